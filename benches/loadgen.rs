@@ -5,13 +5,21 @@
 //! ```text
 //! cargo bench --bench loadgen -- --http 127.0.0.1:4318 [--connections 8] [--seconds 20] [--traces 25]
 //! cargo bench --bench loadgen -- --grpc 127.0.0.1:4317 ...
+//! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --live ...
 //! ```
 //! Each trace is a root `invoke_agent` span with two `chat` and one `execute_tool` child,
 //! GenAI attributes (model, provider, tokens), a confidence, and an escalation on one
 //! trace in twenty — about 440 bytes of protobuf per span, as in DESIGN.md. Bodies are
 //! encoded before the clock starts (unique ids per body) so that the generator spends its
 //! CPU on sending, not on building.
+//!
+//! Replayed bodies repeat their trace ids and timestamps, which is fine for ingest but not
+//! for anything that reads the data back by time or by trace (monitors, transactions).
+//! `--live` stamps every request as it is sent: its timestamps move to the current time and
+//! its trace ids get a per-request salt, by patching the fixed-width fields of the encoded
+//! body in place (their offsets are found once, before the clock starts).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -37,6 +45,7 @@ struct Args {
     seconds: u64,
     traces: usize,
     bodies: usize,
+    live: bool,
 }
 
 fn parse_args() -> Args {
@@ -47,6 +56,7 @@ fn parse_args() -> Args {
         seconds: 20,
         traces: 25,
         bodies: 512,
+        live: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +68,7 @@ fn parse_args() -> Args {
             "--seconds" => args.seconds = value().parse().expect("--seconds N"),
             "--traces" => args.traces = value().parse().expect("--traces N (per request)"),
             "--bodies" => args.bodies = value().parse().expect("--bodies N"),
+            "--live" => args.live = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -75,10 +86,7 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let now = unix_nanos();
     let run_seed = now / 1_000_000;
     let requests: Vec<ExportTraceServiceRequest> = (0..args.bodies)
         .map(|b| {
@@ -93,9 +101,19 @@ async fn main() {
     let spans_per_request = (args.traces * 4) as u64;
     let bytes_per_span = bodies.iter().map(Vec::len).sum::<usize>() as f64
         / (args.bodies as f64 * spans_per_request as f64);
+    let stamps: Arc<Vec<Stamps>> = Arc::new(if args.live {
+        requests
+            .iter()
+            .zip(bodies.iter())
+            .map(|(r, b)| Stamps::find(r, b))
+            .collect()
+    } else {
+        Vec::new()
+    });
+    let sent_requests = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(requests);
     println!(
-        "load: {} over {} connections for {} s, {} spans/request, {:.0} B/span of protobuf",
+        "load: {} over {} connections for {} s, {} spans/request, {:.0} B/span of protobuf{}",
         if args.target == Target::Http {
             "OTLP/HTTP protobuf"
         } else {
@@ -104,7 +122,12 @@ async fn main() {
         args.connections,
         args.seconds,
         spans_per_request,
-        bytes_per_span
+        bytes_per_span,
+        if args.live {
+            ", live times and trace ids"
+        } else {
+            ""
+        }
     );
 
     let accepted = Arc::new(AtomicU64::new(0));
@@ -114,7 +137,9 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.connections {
-        let (bodies, requests) = (bodies.clone(), requests.clone());
+        let (bodies, requests, stamps) = (bodies.clone(), requests.clone(), stamps.clone());
+        let sent_requests = sent_requests.clone();
+        let live = args.live;
         let (accepted, refused, failed) = (accepted.clone(), refused.clone(), failed.clone());
         let addr = args.addr.clone();
         let target = args.target;
@@ -133,26 +158,48 @@ async fn main() {
             let mut i = c;
             while Instant::now() < deadline {
                 let sent = Instant::now();
+                let b = i % bodies.len();
+                // Live stamps: how far the templates' times move, and this request's salt.
+                let (shift, salt) = if live {
+                    let n = sent_requests.fetch_add(1, Ordering::Relaxed);
+                    (
+                        unix_nanos().wrapping_sub(now),
+                        (n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    )
+                } else {
+                    (0, 0)
+                };
                 let ok = match &mut grpc {
-                    Some(client) => match client.export(requests[i % requests.len()].clone()).await
-                    {
-                        Ok(_) => Some(true),
-                        Err(status) if status.code() == tonic::Code::Unavailable => Some(false),
-                        Err(_) => None,
-                    },
-                    None => match http
-                        .post(&url)
-                        .header("content-type", "application/x-protobuf")
-                        .body(bodies[i % bodies.len()].clone())
-                        .send()
-                        .await
-                    {
-                        Ok(r) if r.status().is_success() => Some(true),
-                        Ok(r) if r.status().as_u16() == 429 || r.status().as_u16() == 503 => {
-                            Some(false)
+                    Some(client) => {
+                        let mut request = requests[b].clone();
+                        if live {
+                            stamp_request(&mut request, shift, salt);
                         }
-                        _ => None,
-                    },
+                        match client.export(request).await {
+                            Ok(_) => Some(true),
+                            Err(status) if status.code() == tonic::Code::Unavailable => Some(false),
+                            Err(_) => None,
+                        }
+                    }
+                    None => {
+                        let mut body = bodies[b].clone();
+                        if live {
+                            stamps[b].stamp(&mut body, shift, salt);
+                        }
+                        match http
+                            .post(&url)
+                            .header("content-type", "application/x-protobuf")
+                            .body(body)
+                            .send()
+                            .await
+                        {
+                            Ok(r) if r.status().is_success() => Some(true),
+                            Ok(r) if r.status().as_u16() == 429 || r.status().as_u16() == 503 => {
+                                Some(false)
+                            }
+                            _ => None,
+                        }
+                    }
                 };
                 match ok {
                     Some(true) => {
@@ -194,6 +241,98 @@ async fn main() {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+}
+
+/// Where `--live` rewrites one encoded body: the 16-byte trace id and the fixed64 start and
+/// end time of every span (OTLP `Span` fields 1, 7 and 8).
+struct Stamps {
+    trace_ids: Vec<usize>,
+    times: Vec<usize>,
+}
+
+impl Stamps {
+    /// Finds the fields in one pass over `body`, the encoding of `request`: a field is a
+    /// tag byte followed by a value the request holds. Panics unless every span's fields
+    /// are found exactly once.
+    fn find(request: &ExportTraceServiceRequest, body: &[u8]) -> Stamps {
+        let spans: Vec<_> = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect();
+        let ids: HashSet<&[u8]> = spans.iter().map(|s| s.trace_id.as_slice()).collect();
+        let times: HashSet<u64> = spans
+            .iter()
+            .flat_map(|s| [s.start_time_unix_nano, s.end_time_unix_nano])
+            .collect();
+        let mut stamps = Stamps {
+            trace_ids: Vec::new(),
+            times: Vec::new(),
+        };
+        for i in 0..body.len().saturating_sub(17) {
+            match body[i] {
+                0x0a if body[i + 1] == 16 && ids.contains(&body[i + 2..i + 18]) => {
+                    stamps.trace_ids.push(i + 2);
+                }
+                0x39 | 0x41 => {
+                    let value = u64::from_le_bytes(body[i + 1..i + 9].try_into().unwrap());
+                    if times.contains(&value) {
+                        stamps.times.push(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            stamps.trace_ids.len(),
+            spans.len(),
+            "trace ids found in the body"
+        );
+        assert_eq!(
+            stamps.times.len(),
+            2 * spans.len(),
+            "span times found in the body"
+        );
+        stamps
+    }
+
+    /// Moves the times by `shift` ns and salts the trace ids (the same salt for every span
+    /// of a request keeps its traces whole and distinct).
+    fn stamp(&self, body: &mut [u8], shift: u64, salt: u64) {
+        for &o in &self.times {
+            let t = u64::from_le_bytes(body[o..o + 8].try_into().unwrap());
+            body[o..o + 8].copy_from_slice(&t.wrapping_add(shift).to_le_bytes());
+        }
+        for &o in &self.trace_ids {
+            for (b, s) in body[o..o + 8].iter_mut().zip(salt.to_be_bytes()) {
+                *b ^= s;
+            }
+        }
+    }
+}
+
+/// [`Stamps::stamp`] for the gRPC client, which sends the request struct.
+fn stamp_request(request: &mut ExportTraceServiceRequest, shift: u64, salt: u64) {
+    let spans = request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans);
+    for span in spans {
+        span.start_time_unix_nano = span.start_time_unix_nano.wrapping_add(shift);
+        span.end_time_unix_nano = span.end_time_unix_nano.wrapping_add(shift);
+        for (b, s) in span.trace_id[..8].iter_mut().zip(salt.to_be_bytes()) {
+            *b ^= s;
+        }
+    }
+}
+
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// Each connection walks the bodies with its own stride so that concurrent requests carry

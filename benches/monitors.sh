@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Monitor job benchmark: a release `vigil serve` with 20 monitors x 50 agents
 # (benches/monitors.toml) takes ~10 M spans of history, then keeps ingesting at full speed
-# while the monitors evaluate each closed 1-minute window. Reports the ingest rate, the
-# share of one core the monitor passes took (vigil_monitor_pass_seconds), the windows
-# written, and the PostgreSQL figures of benches/pg.py over the same data.
+# while the monitors evaluate each closed 1-minute window. The load is live (current
+# timestamps, fresh trace ids per request), so windows fill as in production. Reports the
+# ingest rate, the CPU of the jobs runtime (benches/monitor_watch.py), how far the slowest
+# monitor fell behind, the windows written, and the PostgreSQL figures of benches/pg.py
+# over the same data.
 #
 #   benches/monitors.sh [preload-seconds] [measured-seconds] [connections]
 set -euo pipefail
@@ -26,13 +28,16 @@ http=$(endpoint http)
 metric() { curl -s "http://$http/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}'; }
 export VIGIL_BENCH_AGENTS=50
 echo "== preload ($preload s)"
-"$loadgen" --http "$(endpoint otlp_http)" --connections "$connections" --seconds "$preload" --traces 50 | grep -E "accepted"
+"$loadgen" --http "$(endpoint otlp_http)" --connections "$connections" --seconds "$preload" --traces 50 --live | grep -E "accepted"
 echo "== measured ($measured s of ingest while the monitors run)"
 pass_before=$(metric vigil_monitor_pass_seconds_sum)
 windows_before=$(metric vigil_monitor_windows_total)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 cpu_before=$(cpu)
-"$loadgen" --http "$(endpoint otlp_http)" --connections "$connections" --seconds "$measured" --traces 50 | tee "$data.load" | grep -E "accepted|latency"
+python3 benches/monitor_watch.py "$pid" "$http" "$measured" 20 > "$data.watch" &
+watch=$!
+"$loadgen" --http "$(endpoint otlp_http)" --connections "$connections" --seconds "$measured" --traces 50 --live | tee "$data.load" | grep -E "accepted|latency"
+wait $watch
 cpu_after=$(cpu)
 pass_after=$(metric vigil_monitor_pass_seconds_sum)
 windows_after=$(metric vigil_monitor_windows_total)
@@ -42,6 +47,7 @@ echo "drift rows written:   $(python3 -c "print(int($windows_after - $windows_be
 echo "monitor passes:       $(python3 -c "print(round($pass_after - $pass_before, 2))") s of $measured s = $(python3 -c "print(round(($pass_after - $pass_before) / $measured * 100, 1))") % of the run (wall time of the passes; DataFusion may use both cores inside a pass)"
 echo "daemon CPU:           $(python3 -c "print(round(($cpu_after - $cpu_before) / $ticks, 1))") s over $measured s"
 echo "errors:               $(metric vigil_monitor_errors_total)"
+cat "$data.watch"
 echo "== PostgreSQL"
 python3 benches/pg.py "$(endpoint pg | cut -d: -f2)"
 kill -TERM $pid; wait $pid || true

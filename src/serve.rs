@@ -1,8 +1,11 @@
 //! `vigil serve`: wiring, runtimes, listeners, readiness and graceful shutdown.
 //!
-//! Two runtimes, as DataFusion's docs and InfluxDB 3 advise: the I/O runtime runs the
-//! receivers, the WAL acknowledgements and the flusher; the query runtime runs DataFusion,
-//! so a heavy query never delays an acknowledgement; monitor jobs run there too. Shutdown
+//! Three runtimes, as DataFusion's docs and InfluxDB 3 advise: the I/O runtime runs the
+//! receivers, the WAL acknowledgements and the flusher; the query runtime runs DataFusion
+//! for users (HTTP, PostgreSQL), so a heavy query never delays an acknowledgement; the
+//! jobs runtime, one worker thread named `vigil-jobs`, runs the background work (monitor
+//! passes, SQL rules, the alert record copier), so jobs never take more than one core
+//! from ingest and users, and their CPU can be read per thread. Shutdown
 //! order: stop readiness, stop the listeners (in-flight requests finish) and the monitor
 //! jobs (the current pass finishes), drain the alert outbox (bounded by
 //! [`ALERT_DRAIN_TIMEOUT`]) and copy its last records into `alerts`, flush the collector,
@@ -45,14 +48,30 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .thread_name("vigil-query")
         .enable_all()
         .build()?;
-    let result = io.block_on(serve(settings, query.handle().clone(), metrics));
+    let jobs = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("vigil-jobs")
+        .enable_all()
+        .build()?;
+    let runtimes = Runtimes {
+        query: query.handle().clone(),
+        jobs: jobs.handle().clone(),
+    };
+    let result = io.block_on(serve(settings, runtimes, metrics));
     query.shutdown_background();
+    jobs.shutdown_background();
     result
+}
+
+/// The runtimes besides the I/O runtime `serve` runs on.
+struct Runtimes {
+    query: tokio::runtime::Handle,
+    jobs: tokio::runtime::Handle,
 }
 
 async fn serve(
     settings: Settings,
-    query_runtime: tokio::runtime::Handle,
+    runtimes: Runtimes,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
@@ -79,7 +98,7 @@ async fn serve(
     let state = AppState {
         collector: collector.clone(),
         engine,
-        query_runtime,
+        query_runtime: runtimes.query,
         metrics,
         max_body_bytes: settings.limits.max_body_bytes,
         ready: ready.clone(),
@@ -121,23 +140,21 @@ async fn serve(
         settings.pg_auth.clone(),
         stop_rx.clone(),
     ));
-    // Monitor jobs query like the SQL API, so they run on the query runtime too.
-    let jobs = state.query_runtime.spawn(crate::jobs::run_monitors(
+    let jobs = runtimes.jobs.spawn(crate::jobs::run_monitors(
         analytics::monitor::Scheduler::new(settings.monitors.clone()),
         state.engine.clone(),
         collector.clone(),
         dispatcher.clone(),
         stop_rx.clone(),
     ));
-    // SQL rules query like the monitors, on the query runtime.
-    let rules = state.query_runtime.spawn(crate::rules::run(
+    let rules = runtimes.jobs.spawn(crate::rules::run(
         settings.rules.clone(),
         state.engine.clone(),
         dispatcher.clone(),
         stop_rx.clone(),
     ));
     // Reads the `alerts` table once at start (a query), then only appends.
-    let copier = state.query_runtime.spawn(crate::alerting::copy_records(
+    let copier = runtimes.jobs.spawn(crate::alerting::copy_records(
         dispatcher.clone(),
         state.engine.clone(),
         collector.clone(),

@@ -2,8 +2,9 @@
 //! over them, recorded in the `drift` table.
 //!
 //! [`MonitorConfig`] is a `[[monitor]]` table; [`MonitorConfig::validate`] turns it into a
-//! [`Monitor`]. The [`Scheduler`] finds closed windows, measures each [`Signal`] with one
-//! SQL query per monitor over the windows since its watermark, and feeds each series'
+//! [`Monitor`]. The [`Scheduler`] finds closed windows, measures each [`Signal`] over the
+//! windows since its monitor's watermark — one SQL query for all monitors that read the
+//! same rows with the same filter and grouping — and feeds each series'
 //! [`SeriesState`] (Phase I baseline, then a [`crate::detect::Detector`]). Its output is
 //! [`DriftRow`]s; [`drift_batch`] makes them a `drift` batch for the collector's durable
 //! write path, which the root wires in (this crate does not know the collector).
@@ -19,7 +20,7 @@ mod tests;
 pub use config::{BaselineConfig, BaselinePlan, Monitor, MonitorConfig, MonitorError};
 pub use scheduler::{Pass, Scheduler, SqlSource};
 pub use series::{DriftRow, Phase, SeriesState, WindowFigures};
-pub use signal::Signal;
+pub use signal::{Measure, Signal, windows_sql};
 
 use std::sync::Arc;
 

@@ -54,7 +54,10 @@ fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
             .to_be_bytes()
             .to_vec()
     };
-    let agent = AGENTS[(seed % AGENTS.len() as u64) as usize].as_str();
+    // The traits of a trace come from a hash of the seed, not the seed itself, so that
+    // every agent sees the whole spread of confidence, latency and escalations.
+    let h = splitmix64(seed ^ 0x5eed);
+    let agent = AGENTS[(h % AGENTS.len() as u64) as usize].as_str();
     let start = now + seed % 1000;
     let span = |n: u64, parent: Option<u64>, name: String, attributes: Vec<KeyValue>| Span {
         trace_id: trace_id.clone(),
@@ -63,7 +66,7 @@ fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
         name,
         kind: if parent.is_none() { 2 } else { 3 },
         start_time_unix_nano: start + n * 1_000_000,
-        end_time_unix_nano: start + n * 1_000_000 + 200_000_000 + (seed % 97) * 1_000_000,
+        end_time_unix_nano: start + n * 1_000_000 + 200_000_000 + (h >> 8) % 97 * 1_000_000,
         attributes,
         ..Default::default()
     };
@@ -90,7 +93,7 @@ fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
             ],
         )
     };
-    let tool = if seed.is_multiple_of(20) {
+    let tool = if (h >> 16).is_multiple_of(20) {
         "transfer_to_human"
     } else {
         "lookup_order"
@@ -106,7 +109,7 @@ fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
                 s("gen_ai.agent.version", "1.7.2"),
                 kv(
                     "agent.confidence",
-                    Value::DoubleValue(0.6 + (seed % 40) as f64 / 100.0),
+                    Value::DoubleValue(0.6 + ((h >> 24) % 40) as f64 / 100.0),
                 ),
                 s("user.tier", "gold"),
             ],

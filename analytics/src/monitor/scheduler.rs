@@ -21,6 +21,7 @@ use arrow::datatypes::{Float64Type, Int64Type};
 use super::Signal;
 use super::config::Monitor;
 use super::series::{DriftRow, SeriesState, WindowFigures};
+use super::signal::{Measure, windows_sql};
 use crate::error::Result;
 use crate::{QueryEngine, QueryResult};
 
@@ -76,17 +77,22 @@ impl SqlSource for QueryEngine {
         use datafusion::datasource::MemTable;
         let ctx = self.context().await?;
         for (name, sql) in shared {
+            let started = std::time::Instant::now();
             let frame = ctx.sql(sql).await?;
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            tracing::debug!(relation = name, rows, elapsed = ?started.elapsed(), "monitors: shared rows built");
             let table = MemTable::try_new(schema, vec![batches])?;
             ctx.register_table(*name, std::sync::Arc::new(table))?;
         }
         let mut out = Vec::with_capacity(queries.len());
         for query in queries {
+            let started = std::time::Instant::now();
             let frame = ctx.sql(query).await?;
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await?;
+            tracing::debug!(elapsed = ?started.elapsed(), %query, "monitors: windows measured");
             out.push(QueryResult { schema, batches });
         }
         Ok(out)
@@ -264,26 +270,60 @@ impl Scheduler {
                 )]
             })
             .unwrap_or_default();
-        let queries: Vec<String> = planned
+        // Monitors that read the same rows (source, filter, grouping, windows) share one
+        // query; each gets its own columns, `m{j}_…`.
+        let mut batches: Vec<Vec<(usize, i64, i64)>> = Vec::new();
+        for &(index, from, until) in &planned {
+            let monitor = &self.monitors[index].monitor;
+            let same = |&(other, f, u): &(usize, i64, i64)| {
+                let o = &self.monitors[other].monitor;
+                (f, u, o.window_ns) == (from, until, monitor.window_ns)
+                    && o.signal.source_key() == monitor.signal.source_key()
+                    && o.filter == monitor.filter
+                    && o.group_by == monitor.group_by
+            };
+            match batches.iter_mut().find(|b| same(&b[0])) {
+                Some(batch) => batch.push((index, from, until)),
+                None => batches.push(vec![(index, from, until)]),
+            }
+        }
+        let queries: Vec<String> = batches
             .iter()
-            .map(|&(index, from, until)| {
-                let monitor = &self.monitors[index].monitor;
-                monitor.signal.windows_sql(
+            .map(|batch| {
+                let (first, from, until) = batch[0];
+                let monitor = &self.monitors[first].monitor;
+                let measures: Vec<Measure<'_>> = batch
+                    .iter()
+                    .map(|&(index, _, _)| {
+                        let m = &self.monitors[index].monitor;
+                        Measure {
+                            signal: &m.signal,
+                            sample: m.spec.is_distribution_test(),
+                        }
+                    })
+                    .collect();
+                windows_sql(
+                    &measures,
                     monitor.filter.as_deref(),
                     &monitor.group_by,
                     monitor.window_ns,
                     (from, until),
-                    monitor.spec.is_distribution_test(),
-                    (!monitor.signal.is_score()).then_some(SHARED_TRANSACTIONS),
+                    shared_range.map(|_| SHARED_TRANSACTIONS),
                 )
             })
             .collect();
         let results = engine.query_all(&shared, &queries).await?;
-        for (&(index, _, until), result) in planned.iter().zip(results) {
+        let measured = batches.iter().zip(&results).flat_map(|(batch, result)| {
+            batch
+                .iter()
+                .enumerate()
+                .map(move |(j, &(index, _, until))| (index, until, format!("m{j}_"), result))
+        });
+        for (index, until, prefix, result) in measured {
             let running = &self.monitors[index];
             let monitor = &running.monitor;
             let mut states: HashMap<String, SeriesState> = HashMap::new();
-            for window in figures(&result.batches, &monitor.group_by) {
+            for window in figures(&result.batches, &monitor.group_by, &prefix) {
                 let state = match states
                     .get(&window.series)
                     .or(running.series.get(&window.series))
@@ -325,21 +365,23 @@ impl Scheduler {
     }
 }
 
-/// Reads the rows of [`super::Signal::windows_sql`].
+/// Reads one measure's rows of [`windows_sql`]: the columns named `prefix…`.
 fn figures(
     batches: &[arrow::record_batch::RecordBatch],
     group_by: &[String],
+    prefix: &str,
 ) -> Vec<WindowFigures> {
     let mut out = Vec::new();
     for batch in batches {
         let schema = batch.schema();
         let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i));
+        let measure = |name: &str| column(&format!("{prefix}{name}"));
         let (Some(start), Some(series), Some(n), Some(d), Some(value)) = (
             column("window_start"),
             column("series"),
-            column("n"),
-            column("d"),
-            column("value"),
+            measure("n"),
+            measure("d"),
+            measure("value"),
         ) else {
             continue;
         };
@@ -348,13 +390,13 @@ fn figures(
         let n = n.as_primitive::<Int64Type>();
         let d = d.as_primitive::<Int64Type>();
         let value = value.as_primitive::<Float64Type>();
-        let sample = column("sample").map(|s| s.as_list::<i32>().clone());
+        let sample = measure("sample").map(|s| s.as_list::<i32>().clone());
         let kpi_columns: Vec<(String, arrow::array::Float64Array)> = schema
             .fields()
             .iter()
             .enumerate()
             .filter_map(|(i, f)| {
-                let name = f.name().strip_prefix("kpi_")?;
+                let name = f.name().strip_prefix(prefix)?.strip_prefix("kpi_")?;
                 Some((
                     name.to_owned(),
                     batch.column(i).as_primitive::<Float64Type>().clone(),

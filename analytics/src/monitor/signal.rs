@@ -221,34 +221,18 @@ impl Signal {
         }
     }
 
-    /// The query for every window in `[from_ns, to_ns)` (both on window boundaries, ns).
-    /// `sample` asks for the raw values too (distribution tests). `shared` names a relation
-    /// holding the source rows of a wider range (a pass's transactions), read instead of
-    /// building them again.
-    pub fn windows_sql(
-        &self,
-        filter: Option<&str>,
-        group_by: &[String],
-        window_ns: i64,
-        (from_ns, to_ns): (i64, i64),
-        sample: bool,
-        shared: Option<&str>,
-    ) -> String {
-        let groups: Vec<String> = group_by.iter().map(|c| format!("\"{c}\"")).collect();
-        let series = if groups.is_empty() {
-            "'all'".to_owned()
-        } else {
-            let parts: Vec<String> = groups
-                .iter()
-                .map(|g| format!("COALESCE(CAST({g} AS VARCHAR), '')"))
-                .collect();
-            format!("concat_ws(',', {})", parts.join(", "))
-        };
-        let group_values: String = groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| format!(", CAST({g} AS VARCHAR) AS g{i}"))
-            .collect();
+    /// Which rows the signal aggregates: monitors with equal keys (and equal filter,
+    /// grouping and windows) are measured by one query ([`windows_sql`]).
+    pub fn source_key(&self) -> String {
+        match self {
+            Signal::Score(name) => format!("score:{name}"),
+            _ => "transactions".to_owned(),
+        }
+    }
+
+    /// This signal's columns of a window query, named `{prefix}n`, `{prefix}d`,
+    /// `{prefix}value`, `{prefix}sample` (when `sample`) and `{prefix}kpi_<name>`.
+    fn window_columns(&self, prefix: &str, sample: bool) -> String {
         let x = self.measure();
         let (n, d, value) = match self {
             Signal::EscalationRate | Signal::ErrorRate => (
@@ -268,33 +252,95 @@ impl Signal {
             ),
         };
         let sample = if sample {
-            format!(", array_agg(CAST({x} AS DOUBLE)) FILTER (WHERE {x} IS NOT NULL) AS sample")
+            format!(
+                ", array_agg(CAST({x} AS DOUBLE)) FILTER (WHERE {x} IS NOT NULL) AS {prefix}sample"
+            )
         } else {
             String::new()
         };
         let kpis: String = self
             .kpis()
             .iter()
-            .map(|(name, expr)| format!(", CAST({expr} AS DOUBLE) AS kpi_{name}"))
+            .map(|(name, expr)| format!(", CAST({expr} AS DOUBLE) AS {prefix}kpi_{name}"))
             .collect();
-        let filter = filter.map_or_else(|| "TRUE".to_owned(), |f| format!("({f})"));
-        let group_list: String = (0..groups.len()).map(|i| format!(", g{i}")).collect();
-        format!(
-            "SELECT CAST(date_bin(INTERVAL '{window_ns} nanoseconds', time) AS BIGINT) AS window_start, \
-                    {series} AS series{group_values}, {n} AS n, {d} AS d, {value} AS value{sample}{kpis} \
-             FROM ({source}) src WHERE {filter} \
-             GROUP BY 1, 2{group_list} ORDER BY 1, 2",
-            source = match shared {
-                Some(name) => format!(
-                    "SELECT * FROM {name} WHERE time >= {} AND time < {}",
-                    ts(from_ns),
-                    ts(to_ns)
-                ),
-                None => self.source(from_ns, to_ns),
-            },
-        )
+        format!("{n} AS {prefix}n, {d} AS {prefix}d, {value} AS {prefix}value{sample}{kpis}")
     }
 
+    /// The source rows with `time` in `[from_ns, to_ns)`: `shared`, a relation holding the
+    /// transactions of a wider range (a pass's), or built here.
+    fn source_in(&self, (from_ns, to_ns): (i64, i64), shared: Option<&str>) -> String {
+        match shared {
+            Some(name) if !self.is_score() => format!(
+                "SELECT * FROM {name} WHERE time >= {} AND time < {}",
+                ts(from_ns),
+                ts(to_ns)
+            ),
+            _ => self.source(from_ns, to_ns),
+        }
+    }
+}
+
+/// One monitor's part of a window query: its signal, and whether it needs the raw values
+/// (distribution tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Measure<'a> {
+    /// What is measured.
+    pub signal: &'a Signal,
+    /// Whether the raw values are returned too.
+    pub sample: bool,
+}
+
+/// The query for every window in `[from_ns, to_ns)` (both on window boundaries, ns) of
+/// several monitors over the same source ([`Signal::source_key`]), filter and grouping:
+/// the rows are read and grouped once, and each measure `j` gets its own columns prefixed
+/// `m{j}_`. One row per window and series: `window_start` (ns), `series`, `g0…` (the group
+/// values), then per measure `n`, `d` (nonconforming count, rates only), `value`,
+/// `sample` (distribution tests only) and `kpi_<name>`. `shared` names a relation holding
+/// the transactions of a wider range (a pass's), read instead of building them again.
+///
+/// # Panics
+/// When `measures` is empty.
+pub fn windows_sql(
+    measures: &[Measure<'_>],
+    filter: Option<&str>,
+    group_by: &[String],
+    window_ns: i64,
+    range: (i64, i64),
+    shared: Option<&str>,
+) -> String {
+    let groups: Vec<String> = group_by.iter().map(|c| format!("\"{c}\"")).collect();
+    let series = if groups.is_empty() {
+        "'all'".to_owned()
+    } else {
+        let parts: Vec<String> = groups
+            .iter()
+            .map(|g| format!("COALESCE(CAST({g} AS VARCHAR), '')"))
+            .collect();
+        format!("concat_ws(',', {})", parts.join(", "))
+    };
+    let group_values: String = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!(", CAST({g} AS VARCHAR) AS g{i}"))
+        .collect();
+    let columns: Vec<String> = measures
+        .iter()
+        .enumerate()
+        .map(|(j, m)| m.signal.window_columns(&format!("m{j}_"), m.sample))
+        .collect();
+    let filter = filter.map_or_else(|| "TRUE".to_owned(), |f| format!("({f})"));
+    let group_list: String = (0..groups.len()).map(|i| format!(", g{i}")).collect();
+    format!(
+        "SELECT CAST(date_bin(INTERVAL '{window_ns} nanoseconds', time) AS BIGINT) AS window_start, \
+                {series} AS series{group_values}, {columns} \
+         FROM ({source}) src WHERE {filter} \
+         GROUP BY 1, 2{group_list} ORDER BY 1, 2",
+        columns = columns.join(", "),
+        source = measures[0].signal.source_in(range, shared),
+    )
+}
+
+impl Signal {
     /// The first and last `time` of the signal's source at or after `from_ns` (all of it
     /// for `None`), as `lo`, `hi` nanoseconds; both null when there is none. One query
     /// serves every monitor on the same source ([`Signal::source_name`]): for scores it

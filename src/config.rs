@@ -576,6 +576,7 @@ impl Settings {
         analytics::QueryConfig {
             timeout: self.query.timeout,
             memory_limit_bytes: self.query.memory_limit_mib << 20,
+            target_partitions: 0,
         }
     }
 

@@ -86,6 +86,15 @@ async fn serve(
         &settings.data_dir,
         settings.query_config(),
     ));
+    // The jobs' own engine plans for their one thread.
+    let jobs_engine = Arc::new(QueryEngine::new(
+        collector.snapshots(),
+        &settings.data_dir,
+        analytics::QueryConfig {
+            target_partitions: 1,
+            ..settings.query_config()
+        },
+    ));
     // A rule whose query does not plan (a typo, an unknown column) is a config error.
     crate::rules::plan(&engine, &settings.rules).await?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -142,21 +151,21 @@ async fn serve(
     ));
     let jobs = runtimes.jobs.spawn(crate::jobs::run_monitors(
         analytics::monitor::Scheduler::new(settings.monitors.clone()),
-        state.engine.clone(),
+        jobs_engine.clone(),
         collector.clone(),
         dispatcher.clone(),
         stop_rx.clone(),
     ));
     let rules = runtimes.jobs.spawn(crate::rules::run(
         settings.rules.clone(),
-        state.engine.clone(),
+        jobs_engine.clone(),
         dispatcher.clone(),
         stop_rx.clone(),
     ));
     // Reads the `alerts` table once at start (a query), then only appends.
     let copier = runtimes.jobs.spawn(crate::alerting::copy_records(
         dispatcher.clone(),
-        state.engine.clone(),
+        jobs_engine.clone(),
         collector.clone(),
         stop_rx.clone(),
     ));

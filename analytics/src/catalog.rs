@@ -98,9 +98,12 @@ impl QueryEngine {
             .with_memory_limit(self.config.memory_limit_bytes, 1.0)
             .build_arc()
             .map_err(Error::from)?;
-        let session = SessionConfig::new()
+        let mut session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
+        if self.config.target_partitions > 0 {
+            session = session.with_target_partitions(self.config.target_partitions);
+        }
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         let internal = Arc::new(MemorySchemaProvider::new());
         ctx.catalog("datafusion")

@@ -37,6 +37,9 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Memory one query may hold for sorts, joins and aggregations, in bytes.
     pub memory_limit_bytes: usize,
+    /// Partitions a plan is split into; 0 for DataFusion's default (one per core). An
+    /// engine on a one-thread runtime (the jobs) uses 1: more would only add repartitioning.
+    pub target_partitions: usize,
 }
 
 impl Default for QueryConfig {
@@ -44,6 +47,7 @@ impl Default for QueryConfig {
         Self {
             timeout: Duration::from_secs(30),
             memory_limit_bytes: 2 << 30,
+            target_partitions: 0,
         }
     }
 }

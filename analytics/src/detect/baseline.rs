@@ -96,8 +96,9 @@ impl Baseline {
     /// σ the `qcc` package reports for `xbar.one` charts.
     ///
     /// # Errors
-    /// [`Error::InvalidBaseline`] with fewer than two values, a non-finite value, or no
-    /// variation at all (MR̄ = 0), where a σ must be given instead.
+    /// [`Error::InvalidBaseline`] with fewer than two values or a non-finite value;
+    /// [`Error::NoVariation`] without any variation (MR̄ = 0), where a σ must be given
+    /// instead.
     pub fn from_individuals(values: &[f64]) -> Result<Self> {
         if values.len() < 2 {
             return Err(Error::InvalidBaseline(format!(
@@ -115,7 +116,7 @@ impl Baseline {
         let mr_sum: f64 = values.windows(2).map(|w| (w[1] - w[0]).abs()).sum();
         let sd = mr_sum / (n - 1.0) / D2_MOVING_RANGE;
         if sd.is_nan() || sd <= 0.0 {
-            return Err(Error::InvalidBaseline(
+            return Err(Error::NoVariation(
                 "the Phase I values do not vary (average moving range 0); give the sd".to_string(),
             ));
         }
@@ -126,8 +127,8 @@ impl Baseline {
     /// (Montgomery, ISQC 7th ed., §7.2.1).
     ///
     /// # Errors
-    /// [`Error::InvalidBaseline`] if a sample has dᵢ > nᵢ, the total n is 0, or p̄ is 0
-    /// or 1 (the limits would collapse).
+    /// [`Error::InvalidBaseline`] if a sample has dᵢ > nᵢ or the total n is 0;
+    /// [`Error::NoVariation`] if p̄ is 0 or 1 (the limits would collapse).
     pub fn from_proportions(samples: &[(u64, u64)]) -> Result<Self> {
         let mut d = 0u64;
         let mut n = 0u64;
@@ -147,7 +148,7 @@ impl Baseline {
         }
         let p = d as f64 / n as f64;
         if p <= 0.0 || p >= 1.0 {
-            return Err(Error::InvalidBaseline(format!(
+            return Err(Error::NoVariation(format!(
                 "Phase I p̄ = {d}/{n} leaves no room for limits; give p in (0, 1)"
             )));
         }

@@ -19,6 +19,10 @@ pub enum Error {
     /// A baseline is invalid or does not fit the detector.
     #[error("baseline: {0}")]
     InvalidBaseline(String),
+    /// Phase I data without variation (MR̄ = 0, p̄ = 0 or 1): no limits can be drawn
+    /// from them. Monitors extend Phase I until the data vary.
+    #[error("baseline: {0}")]
+    NoVariation(String),
     /// An observation is of the wrong kind for the detector or not usable (NaN, d > n, …).
     #[error("{detector}: {message}")]
     InvalidObservation {
@@ -71,6 +75,7 @@ impl Error {
         match self {
             Error::InvalidParameter { .. } => "invalid_parameter",
             Error::InvalidBaseline(_) => "invalid_baseline",
+            Error::NoVariation(_) => "no_variation",
             Error::InvalidObservation { .. } => "invalid_observation",
             Error::InvalidState(_) => "invalid_state",
             Error::UnknownDetector(_) => "unknown_detector",

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::config::{BaselinePlan, Monitor};
-use crate::detect::{Baseline, Detector, DetectorSnapshot, DetectorSpec, Observation};
+use crate::detect::{
+    Baseline, Detector, DetectorSnapshot, DetectorSpec, Error as DetectError, Observation,
+};
 
 /// What a closed window measured for one series.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +134,9 @@ impl SeriesState {
     ///
     /// # Errors
     /// When the detector refuses the observation (e.g. a non-finite value) or Phase I
-    /// cannot estimate a baseline; the state is unchanged.
+    /// cannot estimate a baseline; the state is unchanged. Phase I data that do not vary
+    /// are not an error: Phase I goes on over the latest `windows` windows, and the row's
+    /// `details` say `baseline_extended`.
     pub fn observe(
         &mut self,
         monitor: &Monitor,
@@ -200,14 +204,33 @@ impl SeriesState {
                     return Err("a fixed baseline never collects windows".into());
                 };
                 if values.len() >= windows {
-                    let baseline = if distribution {
+                    let estimate = if distribution {
                         Baseline::from_samples(samples.iter().map(Vec::as_slice))
                     } else if proportion {
                         Baseline::from_proportions(proportions)
                     } else {
                         Baseline::from_individuals(values)
-                    }
-                    .map_err(|e| format!("Phase I of series {:?}: {e}", window.series))?;
+                    };
+                    let baseline = match estimate {
+                        Ok(baseline) => baseline,
+                        // A quiet Phase I (no escalation at all, a percentile that never
+                        // moved) gives no limits: Phase I goes on over the latest windows
+                        // until they vary, and the row says so.
+                        Err(DetectError::NoVariation(why)) => {
+                            let keep = windows - 1;
+                            values.drain(..values.len().saturating_sub(keep));
+                            proportions.drain(..proportions.len().saturating_sub(keep));
+                            samples.drain(..samples.len().saturating_sub(keep));
+                            row.details =
+                                Some(serde_json::json!({ "baseline_extended": why }).to_string());
+                            row.state = serde_json::to_string(&next).map_err(|e| e.to_string())?;
+                            *self = next;
+                            return Ok(Some(row));
+                        }
+                        Err(e) => {
+                            return Err(format!("Phase I of series {:?}: {e}", window.series));
+                        }
+                    };
                     row.baseline_mean = baseline.mean();
                     row.baseline_sd = baseline.sd();
                     let detector = Detector::new(monitor.spec.clone(), baseline, monitor.direction)

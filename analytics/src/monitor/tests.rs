@@ -125,3 +125,71 @@ fn drift_rows_make_a_batch_of_the_drift_schema() {
     assert_eq!(batch.schema(), schemas::tables::Table::Drift.schema());
     assert_eq!(batch.num_rows(), 1);
 }
+
+#[test]
+fn a_phase_one_without_variation_goes_on_until_the_data_vary() {
+    let monitor = config("detector = \"ewma\"\nlambda = 0.2\nL = 3.0\nbaseline = { windows = 3 }")
+        .validate(0)
+        .unwrap();
+    let mut state = SeriesState::new(&monitor).unwrap();
+    // A percentile that never moves: MR̄ = 0 gives no σ, so every window stays in Phase I,
+    // with a row that says why, and the state keeps only the latest windows.
+    for i in 0..10 {
+        let row = state.observe(&monitor, &window(i, 5.0)).unwrap().unwrap();
+        assert_eq!(row.phase, "baseline");
+        if i >= 2 {
+            let details: serde_json::Value =
+                serde_json::from_str(row.details.as_deref().unwrap()).unwrap();
+            assert!(
+                details["baseline_extended"]
+                    .as_str()
+                    .unwrap()
+                    .contains("do not vary"),
+                "{details}"
+            );
+        }
+        let Phase::Baseline { values, .. } = &state.phase else {
+            panic!("still Phase I at window {i}");
+        };
+        assert!(values.len() <= 2, "{values:?}");
+    }
+    // Once the latest three windows vary, they are the baseline: 5, 5, 7 → x̄ = 17/3,
+    // MR̄ = (0 + 2) / 2 = 1, σ̂ = 1 / 1.128 (Montgomery §6.4).
+    let row = state.observe(&monitor, &window(10, 7.0)).unwrap().unwrap();
+    assert_eq!(row.phase, "baseline");
+    assert!(
+        (row.baseline_mean.unwrap() - 17.0 / 3.0).abs() < 1e-12,
+        "{row:?}"
+    );
+    assert!(
+        (row.baseline_sd.unwrap() - 1.0 / 1.128).abs() < 1e-12,
+        "{row:?}"
+    );
+    assert!(matches!(state.phase, Phase::Monitoring { .. }));
+}
+
+#[test]
+fn a_p_chart_phase_one_without_nonconforming_goes_on() {
+    let monitor: MonitorConfig = toml::from_str(
+        "name = \"m\"\nsignal = \"escalation_rate\"\nwindow = \"1m\"\ndetector = \"p_chart\"\nbaseline = { windows = 2 }",
+    )
+    .unwrap();
+    let monitor = monitor.validate(0).unwrap();
+    let mut state = SeriesState::new(&monitor).unwrap();
+    let rate = |i: i64, d: i64| WindowFigures {
+        d: Some(d),
+        n: 100,
+        ..window(i, d as f64 / 100.0)
+    };
+    for i in 0..4 {
+        let row = state.observe(&monitor, &rate(i, 0)).unwrap().unwrap();
+        assert_eq!(row.phase, "baseline");
+    }
+    // The latest two windows: 0 + 4 of 200 → p̄ = 0.02.
+    state.observe(&monitor, &rate(4, 4)).unwrap().unwrap();
+    let Phase::Monitoring { detector } = &state.phase else {
+        panic!("Phase I ends once a window has escalations");
+    };
+    let json = serde_json::to_value(detector).unwrap();
+    assert!(json.to_string().contains("0.02"), "{json}");
+}

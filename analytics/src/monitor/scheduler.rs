@@ -262,11 +262,20 @@ impl Scheduler {
             .fold(None, |range: Option<(i64, i64)>, &(_, from, until)| {
                 Some(range.map_or((from, until), |(a, b)| (a.min(from), b.max(until))))
             });
+        // Only the columns the pass's monitors read: the others' sums are never built.
+        let columns: Vec<&str> = planned
+            .iter()
+            .map(|&(i, _, _)| &self.monitors[i].monitor)
+            .filter(|m| !m.signal.is_score())
+            .flat_map(|m| m.signal.columns_read(m.filter.as_deref(), &m.group_by))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let shared: Vec<(&str, String)> = shared_range
             .map(|(from, until)| {
                 vec![(
                     SHARED_TRANSACTIONS,
-                    Signal::transactions_between(from, until),
+                    Signal::transactions_between(from, until, &columns),
                 )]
             })
             .unwrap_or_default();

@@ -193,9 +193,33 @@ impl Signal {
         matches!(self, Signal::Score(_))
     }
 
-    /// The transactions whose root starts in `[from_ns, to_ns)`, as a SQL relation.
-    pub fn transactions_between(from_ns: i64, to_ns: i64) -> String {
-        Signal::Confidence.source(from_ns, to_ns)
+    /// The transactions whose root starts in `[from_ns, to_ns)`, as a SQL relation of
+    /// `time` and `columns` (the planner then drops the sums nobody reads).
+    pub fn transactions_between(from_ns: i64, to_ns: i64, columns: &[&str]) -> String {
+        let columns: String = columns.iter().map(|c| format!(", \"{c}\"")).collect();
+        format!(
+            "SELECT time{columns} FROM ({}) tx",
+            Signal::Confidence.source(from_ns, to_ns)
+        )
+    }
+
+    /// The columns of its source a monitor of this signal may read: those its measure,
+    /// `filter` and `group_by` name. A superset: a word of the filter that happens to be a
+    /// column name inside a string literal only adds a column.
+    pub fn columns_read(
+        &self,
+        filter: Option<&str>,
+        group_by: &[String],
+    ) -> std::collections::BTreeSet<&'static str> {
+        let text = format!(
+            "{} {} {}",
+            self.measure(),
+            filter.unwrap_or_default(),
+            group_by.join(" ")
+        );
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter_map(|word| self.columns().iter().find(|c| **c == word).copied())
+            .collect()
     }
 
     /// The source rows with `time` in `[from_ns, to_ns)`, as a SQL relation.

@@ -193,3 +193,29 @@ fn a_p_chart_phase_one_without_nonconforming_goes_on() {
     let json = serde_json::to_value(detector).unwrap();
     assert!(json.to_string().contains("0.02"), "{json}");
 }
+
+#[test]
+fn a_pass_builds_only_the_transaction_columns_its_monitors_read() {
+    let read = Signal::TokensPerTransaction.columns_read(
+        Some("\"agent_version\" = '2.0' AND cost_usd > 0"),
+        &["agent_name".to_owned()],
+    );
+    let read: Vec<&str> = read.into_iter().collect();
+    assert_eq!(
+        read,
+        [
+            "agent_name",
+            "agent_version",
+            "cost_usd",
+            "input_tokens",
+            "output_tokens"
+        ]
+    );
+    assert_eq!(
+        Signal::EscalationRate
+            .columns_read(None, &[])
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["escalated"]
+    );
+}

@@ -123,6 +123,18 @@ impl QueryEngine {
             Arc::new(ViewTable::new(transactions, Some(TRANSACTIONS_SQL.into()))),
         )
         .map_err(Error::from)?;
+        // The raw scores stay reachable for jobs that resolve a range of them themselves
+        // ([`scores_near_sql`]).
+        let raw_scores = ctx
+            .table(Table::Scores.name())
+            .await?
+            .into_unoptimized_plan();
+        internal
+            .register_table(
+                SCORES_RAW.to_owned(),
+                Arc::new(ViewTable::new(raw_scores, None)),
+            )
+            .map_err(Error::from)?;
         let scores = ctx.sql(SCORES_SQL).await?.into_unoptimized_plan();
         ctx.deregister_table(Table::Scores.name())
             .map_err(Error::from)?;
@@ -295,3 +307,46 @@ SELECT j.time, j.trace_id, j.span_id, j.name, j.value, j.label, j.explanation, j
 FROM joined j \
 LEFT JOIN owners s ON j.trace_id = s.trace_id AND j.span_id = s.span_id \
 LEFT JOIN owners root ON j.span_id IS NULL AND j.trace_id = root.trace_id AND root.parent_span_id IS NULL";
+
+/// The unresolved union of stored and hot scores, in [`INTERNAL_SCHEMA`].
+pub const SCORES_RAW: &str = "scores_raw";
+
+/// [`SCORES_SQL`] over part of the data, for jobs: the scores matching `scores_filter`,
+/// each resolved as the `scores` view does but only against spans that start at most
+/// `lookback_ns` before the score (and match `spans_filter`, which must admit them: it
+/// bounds what is read), so the cost follows the range and not history. Rows that carry
+/// their trace, agent and service already skip the joins (DataFusion then reads no span).
+pub fn scores_near_sql(scores_filter: &str, spans_filter: &str, lookback_ns: i64) -> String {
+    let after = |span: &str, score: &str| {
+        format!("{span}.time >= {score}.time - INTERVAL '{lookback_ns} nanoseconds'")
+    };
+    let (by_response_after, s_after, root_after) =
+        (after("b", "r"), after("s", "j"), after("root", "j"));
+    format!(
+        "WITH raw AS (SELECT * FROM {INTERNAL_SCHEMA}.{SCORES_RAW} WHERE {scores_filter}), \
+near AS (SELECT time, trace_id, span_id, parent_span_id, agent_name, service_name, response_id \
+         FROM spans WHERE {spans_filter}), \
+by_response AS (SELECT response_id, MIN(trace_id) AS trace_id, MIN(span_id) AS span_id, \
+                       MAX(time) AS time \
+                FROM near WHERE response_id IS NOT NULL GROUP BY response_id), \
+joined AS (SELECT time, trace_id, span_id, name, value, label, explanation, source, service_name, \
+                  agent_name, response_id, attributes, date \
+           FROM raw WHERE trace_id IS NOT NULL OR response_id IS NULL \
+           UNION ALL \
+           SELECT r.time, b.trace_id, COALESCE(r.span_id, b.span_id) AS span_id, r.name, r.value, r.label, r.explanation, r.source, \
+                  r.service_name, r.agent_name, r.response_id, r.attributes, r.date \
+           FROM (SELECT * FROM raw WHERE trace_id IS NULL AND response_id IS NOT NULL) r \
+           LEFT JOIN by_response b ON r.response_id = b.response_id AND {by_response_after}), \
+incomplete AS (SELECT * FROM joined WHERE service_name IS NULL OR agent_name IS NULL) \
+SELECT * FROM joined WHERE service_name IS NOT NULL AND agent_name IS NOT NULL \
+UNION ALL \
+SELECT j.time, j.trace_id, j.span_id, j.name, j.value, j.label, j.explanation, j.source, \
+       COALESCE(j.service_name, s.service_name, root.service_name) AS service_name, \
+       COALESCE(j.agent_name, s.agent_name, root.agent_name) AS agent_name, \
+       j.response_id, j.attributes, j.date \
+FROM incomplete j \
+LEFT JOIN near s ON j.trace_id = s.trace_id AND j.span_id = s.span_id AND {s_after} \
+LEFT JOIN near root ON j.span_id IS NULL AND j.trace_id = root.trace_id \
+                    AND root.parent_span_id IS NULL AND {root_after}"
+    )
+}

@@ -437,3 +437,70 @@ fn backtest_replays_history_and_reports_delay_and_false_alarms() {
         assert!(stderr.contains(problem), "{args:?}: {stderr}");
     }
 }
+
+/// Human feedback through `POST /api/v1/scores` names only its trace; a score monitor
+/// grouped by agent takes the agent from the trace's root span, looked up among the spans
+/// near the window (up to 10 minutes before it), so the pass never reads all history.
+#[test]
+fn feedback_without_an_agent_is_grouped_by_its_traces_agent() {
+    const FEEDBACK: &str = r#"
+[[monitor]]
+name = "feedback"
+signal = "score:thumbs"
+group_by = ["agent_name"]
+window = "1m"
+detector = "shewhart"
+baseline = { mean = 0.5, sd = 0.1 }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Some(FEEDBACK));
+    send(&daemon, traffic(false, 62));
+    // Windows 0–5: one thumbs per transaction, half up, half down, 30 s after the root.
+    let mut scores: Vec<Value> = (0..6u64)
+        .flat_map(|i| (0..PER_WINDOW).map(move |j| (i, j)))
+        .map(|(i, j)| {
+            serde_json::json!({
+                "trace_id": hex::encode(otlp::trace_id(62, i * 1000 + j + 1)),
+                "name": "thumbs",
+                "value": (j % 2) as f64,
+                "time": T0 + i * MINUTE + j * 1_000_000_000 + 30_000_000_000,
+            })
+        })
+        .collect();
+    // Window 20: feedback on a trace of window 0, 20 minutes old: beyond the lookback.
+    scores.push(serde_json::json!({
+        "trace_id": hex::encode(otlp::trace_id(62, 1)),
+        "name": "thumbs",
+        "value": 1.0,
+        "time": T0 + 20 * MINUTE,
+    }));
+    let response = daemon
+        .http
+        .post(daemon.api("/api/v1/scores"))
+        .json(&scores)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    for _ in 0..300 {
+        if daemon.count("SELECT count(*) FROM drift WHERE monitor = 'feedback'") >= 7 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let rows = daemon.rows(
+        "SELECT (CAST(window_start AS BIGINT) - 1767571200000000000) / 60000000000 AS w, series, n, value \
+         FROM drift WHERE monitor = 'feedback' ORDER BY w",
+    );
+    let expected: Vec<Vec<Value>> = (0..6)
+        .map(|w| serde_json::json!([w, "support", PER_WINDOW, 0.5]))
+        .chain([serde_json::json!([20, "", 1, 1.0])])
+        .map(|row| row.as_array().unwrap().clone())
+        .collect();
+    assert_eq!(rows, expected);
+    // The `scores` table itself resolves every score, whatever its age.
+    assert_eq!(
+        daemon
+            .count("SELECT count(*) FROM scores WHERE name = 'thumbs' AND agent_name = 'support'"),
+        61
+    );
+}

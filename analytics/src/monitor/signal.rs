@@ -6,7 +6,7 @@
 //! `window_start` (ns), `series`, `g0…` (the group values), `n`, `d` (nonconforming count,
 //! rates only), `value` and `sample` (the raw values, distribution tests only).
 
-use crate::catalog::transactions_sql;
+use crate::catalog::{scores_near_sql, transactions_sql};
 
 /// The KPIs a monitor can watch.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,9 +226,17 @@ impl Signal {
     fn source(&self, from_ns: i64, to_ns: i64) -> String {
         let range = format!("time >= {} AND time < {}", ts(from_ns), ts(to_ns));
         match self {
-            Signal::Score(name) => format!(
-                "SELECT * FROM scores WHERE {range} AND name = {}",
-                quote(name)
+            // A score that does not carry its trace, agent or service is resolved against
+            // the spans that start at most ten minutes before it (evaluations and feedback
+            // come after the response), so the cost follows the window, not history.
+            Signal::Score(name) => scores_near_sql(
+                &format!("{range} AND name = {}", quote(name)),
+                &format!(
+                    "time >= {} AND time < {}",
+                    ts(from_ns - SCORE_SPAN_LOOKBACK_NS),
+                    ts(to_ns)
+                ),
+                SCORE_SPAN_LOOKBACK_NS,
             ),
             // A transaction's spans are summed from a minute before the window (clock skew
             // between services) to ten minutes after it (children start after their root;
@@ -385,6 +393,9 @@ impl Signal {
 const SKEW_NS: i64 = 60_000_000_000;
 /// How long after its root a span of a transaction may start, ns.
 const TRANSACTION_SPAN_NS: i64 = 600_000_000_000;
+/// How long before a score its span may start for a monitor to resolve the score's
+/// trace, agent and service from it, ns.
+const SCORE_SPAN_LOOKBACK_NS: i64 = 600_000_000_000;
 
 /// A timestamp literal of the same type as the time columns.
 fn ts(ns: i64) -> String {

@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::config::ConfigError;
 
 /// The `detector` of a SQL rule's figures.
-pub const DETECTOR: &str = "sql";
+pub const DETECTOR: &str = ::alerts::payload::SQL_RULE_DETECTOR;
 
 /// A validated `[[rule]]`.
 #[derive(Clone, Debug, PartialEq)]

@@ -260,18 +260,27 @@ fn vigil_alert(alert: &Alert, external_url: &str) -> VigilAlert {
     }
 }
 
+/// The `detector` of the figures of a `[[rule]]` SQL rule's alerts.
+pub const SQL_RULE_DETECTOR: &str = "sql";
+
 fn payload_alert(alert: &Alert, external_url: &str) -> PayloadAlert {
     let link = dashboard_url(external_url, &alert.monitor, &alert.series);
     let mut annotations = alert.annotations.clone();
-    let verb = if alert.state == AlertState::Firing {
-        "drifted"
-    } else {
-        "is back within limits"
+    // A rule's own `summary` annotation wins, as in Prometheus alerting rules.
+    let firing = alert.state == AlertState::Firing;
+    let sql_rule = alert
+        .figures
+        .as_ref()
+        .is_some_and(|f| f.detector == SQL_RULE_DETECTOR);
+    let verb = match (sql_rule, firing) {
+        (false, true) => "drifted",
+        (false, false) => "is back within limits",
+        (true, true) => "fires",
+        (true, false) => "no longer fires",
     };
-    annotations.insert(
-        "summary".to_owned(),
-        format!("{} {verb} on series {}", alert.monitor, alert.series),
-    );
+    annotations
+        .entry("summary".to_owned())
+        .or_insert_with(|| format!("{} {verb} on series {}", alert.monitor, alert.series));
     if let Some(f) = &alert.figures {
         annotations.insert("description".to_owned(), describe(f));
     }

@@ -158,3 +158,28 @@ fn numbers_and_links_for_humans() {
         "http://h:1/monitors/a%20b?series=x%26y%3Dz"
     );
 }
+
+#[test]
+fn a_sql_rules_summary_says_it_fires_and_a_rules_own_summary_wins() {
+    let mut rule = alert("support", AlertState::Firing);
+    if let Some(f) = rule.figures.as_mut() {
+        f.detector = SQL_RULE_DETECTOR.into();
+    }
+    let p = build(&flush(vec![rule.clone()]), &CTX);
+    assert_eq!(
+        p.alerts[0].annotations["summary"],
+        "support-accuracy fires on series support"
+    );
+    rule.state = AlertState::Resolved;
+    rule.resolved_at = Some(t(600));
+    let p = build(&flush(vec![rule.clone()]), &CTX);
+    assert_eq!(
+        p.alerts[0].annotations["summary"],
+        "support-accuracy no longer fires on series support"
+    );
+    // As in Prometheus alerting rules, a `summary` annotation of the rule's own is kept.
+    rule.annotations
+        .insert("summary".into(), "Refunds above budget".into());
+    let p = build(&flush(vec![rule]), &CTX);
+    assert_eq!(p.alerts[0].annotations["summary"], "Refunds above budget");
+}

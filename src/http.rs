@@ -1,11 +1,12 @@
 //! The HTTP listeners: OTLP/HTTP (`/v1/traces`, `/v1/logs`) on the OTLP port, and the API
-//! (SQL, scores, health, metrics, alerts and silences) on the HTTP port.
+//! (SQL, scores, health, metrics, monitors, rules, alerts and silences) on the HTTP port.
 
 mod alerts;
 mod api;
 mod monitors;
 mod otlp;
 mod report;
+mod rules;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The configured monitors.
     pub monitors: Arc<Vec<Arc<analytics::monitor::Monitor>>>,
+    /// The configured `[[rule]]`s.
+    pub rules: Arc<Vec<crate::rules::Rule>>,
     /// The alert dispatcher: alerts, silences, the rollback-hook switch.
     pub dispatcher: Arc<::alerts::Dispatcher>,
     /// `[alerting] dry_run`: notifications are recorded, never sent.
@@ -59,6 +62,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/scores", post(api::scores))
         .route("/api/v1/reports/cost", get(report::cost))
         .route("/api/v1/monitors", get(monitors::list))
+        .route("/api/v1/rules", get(rules::list))
         .route("/api/v1/alerts", get(alerts::list))
         .route(
             "/api/v1/silences",

@@ -112,6 +112,7 @@ async fn serve(
         max_body_bytes: settings.limits.max_body_bytes,
         ready: ready.clone(),
         monitors: Arc::new(settings.monitors.iter().cloned().map(Arc::new).collect()),
+        rules: Arc::new(settings.rules.clone()),
         dispatcher: dispatcher.clone(),
         dry_run: settings.alerting.dry_run,
     };

@@ -958,6 +958,27 @@ fn a_sql_rule_fires_a_signed_webhook_and_resolves_when_its_rows_are_gone() {
     );
     assert_eq!(r.body["vigil"]["detector"], "sql", "{}", r.body);
     assert_eq!(r.body["vigil"]["series"], "support", "{}", r.body);
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "support-escalations fires on series support"
+    );
+    // `GET /api/v1/rules` lists the rule, firing, with its alert.
+    let rules: Value = daemon
+        .http
+        .get(daemon.api("/api/v1/rules"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rule = &rules["rules"][0];
+    assert_eq!(rule["name"], "support-escalations", "{rules}");
+    assert_eq!(rule["state"], "firing", "{rules}");
+    assert_eq!(rule["every_seconds"], 1.0, "{rules}");
+    assert_eq!(rule["alerts"].as_array().unwrap().len(), 1, "{rules}");
+    assert_eq!(
+        rule["alerts"][0]["labels"]["agent_name"], "support",
+        "{rules}"
+    );
 
     // Ten calm transactions: five of fifteen, the row is gone and the alert resolves.
     send(&daemon, escalations("support", 6..16, false));

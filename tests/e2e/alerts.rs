@@ -418,13 +418,7 @@ fn a_drift_pages_a_signed_webhook_and_an_email() {
     assert!(text.contains("detector: shewhart"), "{text}");
 
     // The alerts API lists it firing.
-    let listed: Value = daemon
-        .http
-        .get(daemon.api("/api/v1/alerts"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed: Value = daemon.get_json("/api/v1/alerts");
     assert_eq!(listed["alerts"][0]["state"], "firing", "{listed}");
     assert_eq!(listed["alerts"][0]["labels"]["agent_name"], "support");
     assert_eq!(listed["rollback_hooks"], true);
@@ -686,13 +680,7 @@ fn a_silence_mutes_and_a_permanent_4xx_lands_in_the_dead_letters() {
         daemon.rows("SELECT seq, kind, alertname, from_state, to_state, CAST(eval_time AS BIGINT), receiver, outcome FROM alerts ORDER BY seq")
     );
     assert_eq!(hook.received().len(), 1);
-    let alerts: Value = daemon
-        .http
-        .get(daemon.api("/api/v1/alerts"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let alerts: Value = daemon.get_json("/api/v1/alerts");
     let support = alerts["alerts"]
         .as_array()
         .unwrap()
@@ -760,13 +748,7 @@ fn rollback_hooks_switch_off_at_run_time_and_dry_run_sends_nothing() {
         r.json::<Value>().unwrap()
     };
     assert_eq!(switch(false), json!({"enabled": false}));
-    let state: Value = daemon
-        .http
-        .get(daemon.api("/api/v1/rollback-hooks"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let state: Value = daemon.get_json("/api/v1/rollback-hooks");
     assert_eq!(state, json!({"enabled": false}));
     send(&daemon, traffic(5, "support", 0..8, drops_at(5)));
     oncall.wait("the on-call notification", |r| !r.is_empty());
@@ -963,13 +945,7 @@ fn a_sql_rule_fires_a_signed_webhook_and_resolves_when_its_rows_are_gone() {
         "support-escalations fires on series support"
     );
     // `GET /api/v1/rules` lists the rule, firing, with its alert.
-    let rules: Value = daemon
-        .http
-        .get(daemon.api("/api/v1/rules"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let rules: Value = daemon.get_json("/api/v1/rules");
     let rule = &rules["rules"][0];
     assert_eq!(rule["name"], "support-escalations", "{rules}");
     assert_eq!(rule["state"], "firing", "{rules}");

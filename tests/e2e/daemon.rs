@@ -103,6 +103,15 @@ impl Daemon {
         format!("http://{}{}", self.endpoints.otlp_http, path)
     }
 
+    /// `GET` of an API path, as JSON, panicking on an error status.
+    pub fn get_json(&self, path: &str) -> Value {
+        let response = self.http.get(self.api(path)).send().unwrap();
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
     /// Runs SQL over HTTP and returns the JSON answer, panicking on an error status.
     pub fn sql(&self, query: &str) -> Value {
         let response = self

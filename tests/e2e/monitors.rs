@@ -312,13 +312,7 @@ fn a_known_shift_alarms_at_its_window_and_a_control_run_does_not() {
         "SELECT count(*) FROM (SELECT monitor, series, window_start FROM drift GROUP BY 1, 2, 3 HAVING count(*) > 1)",
     );
     assert_eq!(dupes, 0);
-    let status: Value = daemon
-        .http
-        .get(daemon.api("/api/v1/monitors"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: Value = daemon.get_json("/api/v1/monitors");
     let monitors = status["monitors"].as_array().unwrap();
     assert_eq!(monitors.len(), MONITORS as usize, "{status}");
     for m in monitors {

@@ -8,8 +8,8 @@
 //! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --live ...
 //! ```
 //! Each trace is a root `invoke_agent` span with two `chat` and one `execute_tool` child,
-//! GenAI attributes (model, provider, tokens), a confidence, and an escalation on one
-//! trace in twenty — about 440 bytes of protobuf per span, as in DESIGN.md. Bodies are
+//! GenAI attributes (model, provider, tokens), a confidence, an accuracy score (an
+//! evaluation event on the root), and an escalation on one trace in twenty — about 440 bytes of protobuf per span, as in DESIGN.md. Bodies are
 //! encoded before the clock starts (unique ids per body) so that the generator spends its
 //! CPU on sending, not on building.
 //!
@@ -244,7 +244,8 @@ async fn main() {
 }
 
 /// Where `--live` rewrites one encoded body: the 16-byte trace id and the fixed64 start and
-/// end time of every span (OTLP `Span` fields 1, 7 and 8).
+/// end time of every span (OTLP `Span` fields 1, 7 and 8) and the time of every event
+/// (`Span.Event` field 1).
 struct Stamps {
     trace_ids: Vec<usize>,
     times: Vec<usize>,
@@ -265,7 +266,14 @@ impl Stamps {
         let times: HashSet<u64> = spans
             .iter()
             .flat_map(|s| [s.start_time_unix_nano, s.end_time_unix_nano])
+            .chain(
+                spans
+                    .iter()
+                    .flat_map(|s| &s.events)
+                    .map(|e| e.time_unix_nano),
+            )
             .collect();
+        let events: usize = spans.iter().map(|s| s.events.len()).sum();
         let mut stamps = Stamps {
             trace_ids: Vec::new(),
             times: Vec::new(),
@@ -275,7 +283,7 @@ impl Stamps {
                 0x0a if body[i + 1] == 16 && ids.contains(&body[i + 2..i + 18]) => {
                     stamps.trace_ids.push(i + 2);
                 }
-                0x39 | 0x41 => {
+                0x09 | 0x39 | 0x41 => {
                     let value = u64::from_le_bytes(body[i + 1..i + 9].try_into().unwrap());
                     if times.contains(&value) {
                         stamps.times.push(i + 1);
@@ -291,8 +299,8 @@ impl Stamps {
         );
         assert_eq!(
             stamps.times.len(),
-            2 * spans.len(),
-            "span times found in the body"
+            2 * spans.len() + events,
+            "span and event times found in the body"
         );
         stamps
     }
@@ -322,6 +330,9 @@ fn stamp_request(request: &mut ExportTraceServiceRequest, shift: u64, salt: u64)
     for span in spans {
         span.start_time_unix_nano = span.start_time_unix_nano.wrapping_add(shift);
         span.end_time_unix_nano = span.end_time_unix_nano.wrapping_add(shift);
+        for event in &mut span.events {
+            event.time_unix_nano = event.time_unix_nano.wrapping_add(shift);
+        }
         for (b, s) in span.trace_id[..8].iter_mut().zip(salt.to_be_bytes()) {
             *b ^= s;
         }

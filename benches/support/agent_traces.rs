@@ -3,6 +3,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 fn kv(key: &str, value: Value) -> KeyValue {
@@ -40,7 +41,7 @@ static AGENTS: std::sync::LazyLock<Vec<String>> =
         }
     });
 
-/// One agent trace of four spans.
+/// One agent trace of four spans; the root carries an evaluation event (accuracy).
 fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
     // Ids as random as real ones (SplitMix64 of the seed): sequential ids would compress
     // far better than production data and flatter the stored bytes per span.
@@ -98,22 +99,36 @@ fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
     } else {
         "lookup_order"
     };
+    let mut root = span(
+        0,
+        None,
+        format!("invoke_agent {agent}"),
+        vec![
+            s("gen_ai.operation.name", "invoke_agent"),
+            s("gen_ai.agent.name", agent),
+            s("gen_ai.agent.version", "1.7.2"),
+            kv(
+                "agent.confidence",
+                Value::DoubleValue(0.6 + ((h >> 24) % 40) as f64 / 100.0),
+            ),
+            s("user.tier", "gold"),
+        ],
+    );
+    // An online evaluator's verdict on the answer (a `score:accuracy` monitor reads it).
+    root.events.push(Event {
+        time_unix_nano: start + 150_000_000,
+        name: "gen_ai.evaluation.result".into(),
+        attributes: vec![
+            s("gen_ai.evaluation.name", "accuracy"),
+            kv(
+                "gen_ai.evaluation.score.value",
+                Value::DoubleValue(0.7 + ((h >> 32) % 30) as f64 / 100.0),
+            ),
+        ],
+        ..Default::default()
+    });
     vec![
-        span(
-            0,
-            None,
-            format!("invoke_agent {agent}"),
-            vec![
-                s("gen_ai.operation.name", "invoke_agent"),
-                s("gen_ai.agent.name", agent),
-                s("gen_ai.agent.version", "1.7.2"),
-                kv(
-                    "agent.confidence",
-                    Value::DoubleValue(0.6 + ((h >> 24) % 40) as f64 / 100.0),
-                ),
-                s("user.tier", "gold"),
-            ],
-        ),
+        root,
         chat(1),
         span(
             2,

@@ -296,9 +296,30 @@ impl Scheduler {
                 None => batches.push(vec![(index, from, until)]),
             }
         }
+        // A score source whose range holds only scores that carry their trace, agent and
+        // service (span events, most log records) is read without the resolving joins.
+        let mut complete_scores = Vec::with_capacity(batches.len());
+        for batch in &batches {
+            let (first, from, until) = batch[0];
+            let complete = match self.monitors[first]
+                .monitor
+                .signal
+                .incomplete_scores_sql(from, until)
+            {
+                Some(sql) => {
+                    let result = engine.query(&sql).await?;
+                    result.batches.first().is_some_and(|b| {
+                        b.num_rows() > 0 && b.column(0).as_primitive::<Int64Type>().value(0) == 0
+                    })
+                }
+                None => false,
+            };
+            complete_scores.push(complete);
+        }
         let queries: Vec<String> = batches
             .iter()
-            .map(|batch| {
+            .zip(&complete_scores)
+            .map(|(batch, &complete)| {
                 let (first, from, until) = batch[0];
                 let monitor = &self.monitors[first].monitor;
                 let measures: Vec<Measure<'_>> = batch
@@ -318,6 +339,7 @@ impl Scheduler {
                     monitor.window_ns,
                     (from, until),
                     shared_range.map(|_| SHARED_TRANSACTIONS),
+                    complete,
                 )
             })
             .collect();

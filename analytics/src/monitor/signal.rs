@@ -6,7 +6,7 @@
 //! `window_start` (ns), `series`, `g0…` (the group values), `n`, `d` (nonconforming count,
 //! rates only), `value` and `sample` (the raw values, distribution tests only).
 
-use crate::catalog::{scores_near_sql, transactions_sql};
+use crate::catalog::{INTERNAL_SCHEMA, SCORES_RAW, scores_near_sql, transactions_sql};
 
 /// The KPIs a monitor can watch.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,6 +203,22 @@ impl Signal {
         )
     }
 
+    /// For a score signal: how many of its scores in `[from_ns, to_ns)` lack their trace,
+    /// agent or service (and so need resolving against spans), as one `BIGINT` `n`.
+    pub fn incomplete_scores_sql(&self, from_ns: i64, to_ns: i64) -> Option<String> {
+        let Signal::Score(name) = self else {
+            return None;
+        };
+        Some(format!(
+            "SELECT COUNT(*) AS n FROM {INTERNAL_SCHEMA}.{SCORES_RAW} \
+             WHERE time >= {} AND time < {} AND name = {} \
+               AND (trace_id IS NULL OR agent_name IS NULL OR service_name IS NULL)",
+            ts(from_ns),
+            ts(to_ns),
+            quote(name)
+        ))
+    }
+
     /// The columns of its source a monitor of this signal may read: those its measure,
     /// `filter` and `group_by` name. A superset: a word of the filter that happens to be a
     /// column name inside a string literal only adds a column.
@@ -300,7 +316,20 @@ impl Signal {
 
     /// The source rows with `time` in `[from_ns, to_ns)`: `shared`, a relation holding the
     /// transactions of a wider range (a pass's), or built here.
-    fn source_in(&self, (from_ns, to_ns): (i64, i64), shared: Option<&str>) -> String {
+    fn source_in(
+        &self,
+        (from_ns, to_ns): (i64, i64),
+        shared: Option<&str>,
+        complete_scores: bool,
+    ) -> String {
+        if let (Signal::Score(name), true) = (self, complete_scores) {
+            return format!(
+                "SELECT * FROM {INTERNAL_SCHEMA}.{SCORES_RAW} WHERE time >= {} AND time < {} AND name = {}",
+                ts(from_ns),
+                ts(to_ns),
+                quote(name)
+            );
+        }
         match shared {
             Some(name) if !self.is_score() => format!(
                 "SELECT * FROM {name} WHERE time >= {} AND time < {}",
@@ -329,6 +358,9 @@ pub struct Measure<'a> {
 /// values), then per measure `n`, `d` (nonconforming count, rates only), `value`,
 /// `sample` (distribution tests only) and `kpi_<name>`. `shared` names a relation holding
 /// the transactions of a wider range (a pass's), read instead of building them again.
+/// `complete_scores` says that no score of the range lacks its trace, agent or service
+/// ([`Signal::incomplete_scores_sql`] counted none): the stored scores are then read as
+/// they are, without the joins that resolve them.
 ///
 /// # Panics
 /// When `measures` is empty.
@@ -339,6 +371,7 @@ pub fn windows_sql(
     window_ns: i64,
     range: (i64, i64),
     shared: Option<&str>,
+    complete_scores: bool,
 ) -> String {
     let groups: Vec<String> = group_by.iter().map(|c| format!("\"{c}\"")).collect();
     let series = if groups.is_empty() {
@@ -368,7 +401,7 @@ pub fn windows_sql(
          FROM ({source}) src WHERE {filter} \
          GROUP BY 1, 2{group_list} ORDER BY 1, 2",
         columns = columns.join(", "),
-        source = measures[0].signal.source_in(range, shared),
+        source = measures[0].signal.source_in(range, shared, complete_scores),
     )
 }
 

@@ -412,9 +412,11 @@ impl Signal {
     /// spans all score names, which at worst starts a monitor at an earlier, empty window.
     pub fn extent_sql(&self, from_ns: Option<i64>) -> String {
         let since = from_ns.map_or_else(|| "TRUE".to_owned(), |f| format!("time >= {}", ts(f)));
+        // Scores as stored: the `scores` view would resolve every score against all spans
+        // only for their times.
         let table = match self {
-            Signal::Score(_) => "scores WHERE",
-            _ => "spans WHERE parent_span_id IS NULL AND",
+            Signal::Score(_) => format!("{INTERNAL_SCHEMA}.{SCORES_RAW} WHERE"),
+            _ => "spans WHERE parent_span_id IS NULL AND".to_owned(),
         };
         format!(
             "SELECT CAST(MIN(time) AS BIGINT) AS lo, CAST(MAX(time) AS BIGINT) AS hi FROM {table} {since}"

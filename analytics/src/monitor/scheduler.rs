@@ -281,7 +281,7 @@ impl Scheduler {
             .unwrap_or_default();
         // Monitors that read the same rows (source, filter, grouping, windows) share one
         // query; each gets its own columns, `m{j}_…`.
-        let mut batches: Vec<Vec<(usize, i64, i64)>> = Vec::new();
+        let mut groups: Vec<Vec<(usize, i64, i64)>> = Vec::new();
         for &(index, from, until) in &planned {
             let monitor = &self.monitors[index].monitor;
             let same = |&(other, f, u): &(usize, i64, i64)| {
@@ -291,16 +291,16 @@ impl Scheduler {
                     && o.filter == monitor.filter
                     && o.group_by == monitor.group_by
             };
-            match batches.iter_mut().find(|b| same(&b[0])) {
-                Some(batch) => batch.push((index, from, until)),
-                None => batches.push(vec![(index, from, until)]),
+            match groups.iter_mut().find(|g| same(&g[0])) {
+                Some(group) => group.push((index, from, until)),
+                None => groups.push(vec![(index, from, until)]),
             }
         }
         // A score source whose range holds only scores that carry their trace, agent and
         // service (span events, most log records) is read without the resolving joins.
-        let mut complete_scores = Vec::with_capacity(batches.len());
-        for batch in &batches {
-            let (first, from, until) = batch[0];
+        let mut complete_scores = Vec::with_capacity(groups.len());
+        for group in &groups {
+            let (first, from, until) = group[0];
             let complete = match self.monitors[first]
                 .monitor
                 .signal
@@ -316,13 +316,13 @@ impl Scheduler {
             };
             complete_scores.push(complete);
         }
-        let queries: Vec<String> = batches
+        let queries: Vec<String> = groups
             .iter()
             .zip(&complete_scores)
-            .map(|(batch, &complete)| {
-                let (first, from, until) = batch[0];
+            .map(|(group, &complete)| {
+                let (first, from, until) = group[0];
                 let monitor = &self.monitors[first].monitor;
-                let measures: Vec<Measure<'_>> = batch
+                let measures: Vec<Measure<'_>> = group
                     .iter()
                     .map(|&(index, _, _)| {
                         let m = &self.monitors[index].monitor;
@@ -344,8 +344,8 @@ impl Scheduler {
             })
             .collect();
         let results = engine.query_all(&shared, &queries).await?;
-        let measured = batches.iter().zip(&results).flat_map(|(batch, result)| {
-            batch
+        let measured = groups.iter().zip(&results).flat_map(|(group, result)| {
+            group
                 .iter()
                 .enumerate()
                 .map(move |(j, &(index, _, until))| (index, until, format!("m{j}_"), result))

@@ -138,12 +138,6 @@ fn drops_at(at: u64) -> impl Fn(u64) -> f64 {
     move |i| if i < at { 0.9 } else { 0.8 }
 }
 
-fn send(daemon: &Daemon, spans: Vec<Span>) {
-    let body = otlp::encode(&otlp::request("support-svc", spans));
-    let response = otlp::post(&daemon.http, &daemon.otlp("/v1/traces"), body).unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 /// Polls SQL until `query` returns at least `n` rows (the monitor job and the record copy
 /// are asynchronous); returns them.
 fn wait_rows(daemon: &Daemon, query: &str, n: usize) -> Vec<Vec<Value>> {
@@ -375,7 +369,7 @@ fn a_drift_pages_a_signed_webhook_and_an_email() {
     );
     let dir = tempfile::tempdir().unwrap();
     let daemon = start(dir.path(), &config);
-    send(&daemon, traffic(1, "support", 0..8, drops_at(5)));
+    daemon.export("support-svc", traffic(1, "support", 0..8, drops_at(5)));
 
     let got = hook.wait("a firing webhook", |r| r.iter().any(firing));
     assert_eq!(got.len(), 1, "one notification: {got:#?}");
@@ -491,7 +485,7 @@ fn a_drift_pages_a_signed_webhook_and_an_email() {
     );
     // The restart submitted the latest stored window again (it must be ignored, not
     // page anew); the series then recovers, and the next page is the resolved one.
-    send(&daemon, traffic(1, "support", 8..9, |_| 0.9));
+    daemon.export("support-svc", traffic(1, "support", 8..9, |_| 0.9));
     let got = hook.wait("the resolved notification", |r| r.len() >= 2);
     assert_eq!(got.len(), 2, "{got:#?}");
     assert_eq!(got[1].body["status"], "resolved");
@@ -512,7 +506,7 @@ fn a_failing_hook_is_retried_under_one_id_and_a_restart_neither_loses_nor_double
     );
     let dir = tempfile::tempdir().unwrap();
     let daemon = start(dir.path(), &config);
-    send(&daemon, traffic(2, "support", 0..8, drops_at(5)));
+    daemon.export("support-svc", traffic(2, "support", 0..8, drops_at(5)));
     let got = hook.wait("three attempts", |r| r.len() >= 3);
     assert_eq!(
         got.iter().map(|r| r.status).collect::<Vec<_>>(),
@@ -544,7 +538,7 @@ fn a_failing_hook_is_retried_under_one_id_and_a_restart_neither_loses_nor_double
     // The series recovers (windows 8–9 in limits): a resolved notification, which the
     // hook refuses with 503 until the daemon has been killed in the middle of retrying.
     hook.answer(503);
-    send(&daemon, traffic(2, "support", 8..10, |_| 0.9));
+    daemon.export("support-svc", traffic(2, "support", 8..10, |_| 0.9));
     hook.wait("a refused resolved notification", |r| {
         r.iter().filter(|r| !firing(r)).count() >= 2
     });
@@ -568,7 +562,7 @@ fn a_failing_hook_is_retried_under_one_id_and_a_restart_neither_loses_nor_double
     // after a restart, and neither delivered notification came twice before it.
     assert!(daemon.terminate().success());
     let daemon = start(dir.path(), &config);
-    send(&daemon, traffic(2, "support", 10..12, drops_at(10)));
+    daemon.export("support-svc", traffic(2, "support", 10..12, drops_at(10)));
     let got = hook.wait("the third episode", |r| {
         r.iter().filter(|r| firing(r) && r.id != *id).count() >= 1
     });
@@ -651,14 +645,7 @@ fn a_silence_mutes_and_a_permanent_4xx_lands_in_the_dead_letters() {
     // Both monitors alarm, in one export.
     let mut spans = traffic(3, "support", 0..8, drops_at(5));
     spans.extend(traffic(4, "billing", 0..8, drops_at(5)));
-    let request = otlp::request("svc", spans);
-    let response = otlp::post(
-        &daemon.http,
-        &daemon.otlp("/v1/traces"),
-        otlp::encode(&request),
-    )
-    .unwrap();
-    assert_eq!(response.status(), 200);
+    daemon.export("svc", spans);
 
     // The billing alert reaches the hook; the silenced support alert, flushed in the same
     // commit, is not even queued.
@@ -750,7 +737,7 @@ fn rollback_hooks_switch_off_at_run_time_and_dry_run_sends_nothing() {
     assert_eq!(switch(false), json!({"enabled": false}));
     let state: Value = daemon.get_json("/api/v1/rollback-hooks");
     assert_eq!(state, json!({"enabled": false}));
-    send(&daemon, traffic(5, "support", 0..8, drops_at(5)));
+    daemon.export("support-svc", traffic(5, "support", 0..8, drops_at(5)));
     oncall.wait("the on-call notification", |r| !r.is_empty());
     // Decided in the same flush as the on-call one: recorded, not sent.
     let disabled = wait_rows(
@@ -774,7 +761,7 @@ fn rollback_hooks_switch_off_at_run_time_and_dry_run_sends_nothing() {
     );
     let dir = tempfile::tempdir().unwrap();
     let daemon = start(dir.path(), &dry);
-    send(&daemon, traffic(6, "support", 0..8, drops_at(5)));
+    daemon.export("support-svc", traffic(6, "support", 0..8, drops_at(5)));
     let rows = wait_rows(
         &daemon,
         "SELECT receiver, dry_run FROM alerts WHERE kind = 'notification' AND outcome = 'dry_run' ORDER BY receiver",
@@ -916,11 +903,11 @@ fn a_sql_rule_fires_a_signed_webhook_and_resolves_when_its_rows_are_gone() {
 
     // Three escalations of `support` and a calm `billing`: no row yet, so no page (the
     // one page below shows five escalations).
-    send(&daemon, escalations("support", 1..4, true));
-    send(&daemon, escalations("billing", 100..110, false));
+    daemon.export("support-svc", escalations("support", 1..4, true));
+    daemon.export("support-svc", escalations("billing", 100..110, false));
 
     // Two more: five of five escalated, the query returns `support`, which pages.
-    send(&daemon, escalations("support", 4..6, true));
+    daemon.export("support-svc", escalations("support", 4..6, true));
     let got = hook.wait("a firing webhook", |r| r.iter().any(firing));
     assert_eq!(got.len(), 1, "one notification: {got:#?}");
     let r = &got[0];
@@ -957,7 +944,7 @@ fn a_sql_rule_fires_a_signed_webhook_and_resolves_when_its_rows_are_gone() {
     );
 
     // Ten calm transactions: five of fifteen, the row is gone and the alert resolves.
-    send(&daemon, escalations("support", 6..16, false));
+    daemon.export("support-svc", escalations("support", 6..16, false));
     let got = hook.wait("the resolved notification", |r| {
         r.iter().any(|r| r.body["status"] == "resolved")
     });
@@ -1120,7 +1107,10 @@ fn page_latency(window_s: u64, alerting: &str) {
     let mut last_ack_ns = 0;
     while unix_ns() + 1_000_000_000 < window_end {
         seq += 1;
-        send(&daemon, vec![transaction(9, seq, "live", unix_ns(), 0.8)]);
+        daemon.export(
+            "support-svc",
+            vec![transaction(9, seq, "live", unix_ns(), 0.8)],
+        );
         last_ack = Instant::now();
         last_ack_ns = unix_ns();
         std::thread::sleep(Duration::from_millis(950));
@@ -1174,14 +1164,7 @@ fn bench_a_thousand_alerts_at_once() {
             drops_at(1),
         ));
     }
-    let request = otlp::request("fleet", spans);
-    let response = otlp::post(
-        &daemon.http,
-        &daemon.otlp("/v1/traces"),
-        otlp::encode(&request),
-    )
-    .unwrap();
-    assert_eq!(response.status(), 200);
+    daemon.export("fleet", spans);
     let acked = Instant::now();
     hook.wait("the first page", |r| !r.is_empty());
     let first_at = acked.elapsed();

@@ -6,7 +6,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
+
+use crate::otlp;
 
 /// Addresses from `endpoints.json`.
 #[derive(Clone, Debug)]
@@ -101,6 +104,13 @@ impl Daemon {
 
     pub fn otlp(&self, path: &str) -> String {
         format!("http://{}{}", self.endpoints.otlp_http, path)
+    }
+
+    /// Exports `spans` of one service over OTLP/HTTP (protobuf), asserting a 200.
+    pub fn export(&self, service: &str, spans: Vec<Span>) {
+        let body = otlp::encode(&otlp::request(service, spans));
+        let response = otlp::post(&self.http, &self.otlp("/v1/traces"), body).unwrap();
+        assert_eq!(response.status(), 200);
     }
 
     /// `GET` of an API path, as JSON, panicking on an error status.

@@ -167,12 +167,6 @@ fn traffic(shifted: bool, client: u32) -> Vec<Span> {
     spans
 }
 
-fn send(daemon: &Daemon, spans: Vec<Span>) {
-    let body = otlp::encode(&otlp::request("support-svc", spans));
-    let response = otlp::post(&daemon.http, &daemon.otlp("/v1/traces"), body).unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 /// Polls until every monitor has written all its windows (the job runs once a second).
 fn wait_for_windows(daemon: &Daemon) {
     for _ in 0..300 {
@@ -204,8 +198,8 @@ fn a_known_shift_alarms_at_its_window_and_a_control_run_does_not() {
     // Two export requests in time order, as a backfill would arrive.
     let mut spans = traffic(true, 61);
     let later = spans.split_off(spans.len() / 2);
-    send(&daemon, spans);
-    send(&daemon, later);
+    daemon.export("support-svc", spans);
+    daemon.export("support-svc", later);
     wait_for_windows(&daemon);
 
     // Each KPI equals what was sent, window by window (exact for rates, 1e-9 for means).
@@ -327,7 +321,7 @@ fn a_known_shift_alarms_at_its_window_and_a_control_run_does_not() {
     // Control: the same traffic without the shift raises nothing.
     let control_dir = tempfile::tempdir().unwrap();
     let control = Daemon::start(control_dir.path(), Some(CONFIG));
-    send(&control, traffic(false, 62));
+    control.export("support-svc", traffic(false, 62));
     wait_for_windows(&control);
     assert_eq!(control.count("SELECT count(*) FROM drift WHERE alarm"), 0);
 }
@@ -348,7 +342,7 @@ fn backtest_replays_history_and_reports_delay_and_false_alarms() {
     let dir = tempfile::tempdir().unwrap();
     // The daemon runs no monitors: the backtest alone evaluates them.
     let daemon = Daemon::start(dir.path(), None);
-    send(&daemon, traffic(true, 63));
+    daemon.export("support-svc", traffic(true, 63));
     let config = dir.path().join("monitors.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let config = config.to_str().unwrap();
@@ -448,7 +442,7 @@ baseline = { mean = 0.5, sd = 0.1 }
 "#;
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), Some(FEEDBACK));
-    send(&daemon, traffic(false, 62));
+    daemon.export("support-svc", traffic(false, 62));
     // Windows 0–5: one thumbs per transaction, half up, half down, 30 s after the root.
     let mut scores: Vec<Value> = (0..6u64)
         .flat_map(|i| (0..PER_WINDOW).map(move |j| (i, j)))

@@ -123,8 +123,8 @@ impl QueryEngine {
             Arc::new(ViewTable::new(transactions, Some(TRANSACTIONS_SQL.into()))),
         )
         .map_err(Error::from)?;
-        // The raw scores stay reachable for jobs that resolve a range of them themselves
-        // ([`scores_near_sql`]).
+        // The raw scores, which [`scores_sql`] resolves (for the view, and for jobs over a
+        // range).
         let raw_scores = ctx
             .table(Table::Scores.name())
             .await?
@@ -135,19 +135,20 @@ impl QueryEngine {
                 Arc::new(ViewTable::new(raw_scores, None)),
             )
             .map_err(Error::from)?;
-        let scores = ctx.sql(SCORES_SQL).await?.into_unoptimized_plan();
+        let scores_view = scores_sql("TRUE", "TRUE", None);
+        let scores = ctx.sql(&scores_view).await?.into_unoptimized_plan();
         ctx.deregister_table(Table::Scores.name())
             .map_err(Error::from)?;
         ctx.register_table(
             Table::Scores.name(),
-            Arc::new(ViewTable::new(scores, Some(SCORES_SQL.into()))),
+            Arc::new(ViewTable::new(scores, Some(scores_view))),
         )
         .map_err(Error::from)?;
         Ok(ctx)
     }
 
     /// `<table>` = stored (Delta at the snapshot's version, read back to the table schema)
-    /// UNION ALL hot batches. For `scores` this is the raw union, which [`SCORES_SQL`]
+    /// UNION ALL hot batches. For `scores` this is the raw union, which [`scores_sql`]
     /// then resolves.
     async fn table_view(
         &self,
@@ -287,38 +288,20 @@ pub fn transactions_sql(spans_filter: &str, roots_filter: &str) -> String {
     ) + &format!(" AND {roots_filter}")
 }
 
-/// `scores` (SPEC §4): a score that names only a `gen_ai.response.id` takes the trace and
-/// span of the span with that response id; a score without agent or service takes its
-/// span's (or, without a span, its trace's root span's).
-pub const SCORES_SQL: &str = "\
-WITH raw AS (SELECT * FROM scores), \
-by_response AS (SELECT response_id, MIN(trace_id) AS trace_id, MIN(span_id) AS span_id \
-                FROM spans WHERE response_id IS NOT NULL GROUP BY response_id), \
-joined AS (SELECT raw.time, COALESCE(raw.trace_id, b.trace_id) AS trace_id, \
-                  COALESCE(raw.span_id, b.span_id) AS span_id, raw.name, raw.value, raw.label, \
-                  raw.explanation, raw.source, raw.service_name, raw.agent_name, raw.response_id, \
-                  raw.attributes, raw.date \
-           FROM raw LEFT JOIN by_response b ON raw.trace_id IS NULL AND raw.response_id = b.response_id), \
-owners AS (SELECT trace_id, span_id, parent_span_id, agent_name, service_name FROM spans) \
-SELECT j.time, j.trace_id, j.span_id, j.name, j.value, j.label, j.explanation, j.source, \
-       COALESCE(j.service_name, s.service_name, root.service_name) AS service_name, \
-       COALESCE(j.agent_name, s.agent_name, root.agent_name) AS agent_name, \
-       j.response_id, j.attributes, j.date \
-FROM joined j \
-LEFT JOIN owners s ON j.trace_id = s.trace_id AND j.span_id = s.span_id \
-LEFT JOIN owners root ON j.span_id IS NULL AND j.trace_id = root.trace_id AND root.parent_span_id IS NULL";
-
 /// The unresolved union of stored and hot scores, in [`INTERNAL_SCHEMA`].
 pub const SCORES_RAW: &str = "scores_raw";
 
-/// [`SCORES_SQL`] over part of the data, for jobs: the scores matching `scores_filter`,
-/// each resolved as the `scores` view does but only against spans that start at most
-/// `lookback_ns` before the score (and match `spans_filter`, which must admit them: it
-/// bounds what is read), so the cost follows the range and not history. Rows that carry
-/// their trace, agent and service already skip the joins (DataFusion then reads no span).
-pub fn scores_near_sql(scores_filter: &str, spans_filter: &str, lookback_ns: i64) -> String {
-    let after = |span: &str, score: &str| {
-        format!("{span}.time >= {score}.time - INTERVAL '{lookback_ns} nanoseconds'")
+/// `scores` (SPEC §4) over the stored scores matching `scores_filter`: a score that names
+/// only a `gen_ai.response.id` takes the trace and span of the span with that response id;
+/// a score without agent or service takes its span's (or, without a span, its trace's
+/// root span's). Only spans matching `spans_filter` are read, and with `lookback_ns` only
+/// those that start at most that long before the score (jobs: the cost then follows the
+/// range, not history; the view passes `TRUE`, `TRUE`, `None`). Rows that carry their
+/// trace, agent and service skip the joins (DataFusion then reads no span).
+pub fn scores_sql(scores_filter: &str, spans_filter: &str, lookback_ns: Option<i64>) -> String {
+    let after = |span: &str, score: &str| match lookback_ns {
+        Some(ns) => format!("{span}.time >= {score}.time - INTERVAL '{ns} nanoseconds'"),
+        None => "TRUE".to_owned(),
     };
     let (by_response_after, s_after, root_after) =
         (after("b", "r"), after("s", "j"), after("root", "j"));

@@ -6,7 +6,7 @@
 //! `window_start` (ns), `series`, `g0…` (the group values), `n`, `d` (nonconforming count,
 //! rates only), `value` and `sample` (the raw values, distribution tests only).
 
-use crate::catalog::{INTERNAL_SCHEMA, SCORES_RAW, scores_near_sql, transactions_sql};
+use crate::catalog::{INTERNAL_SCHEMA, SCORES_RAW, scores_sql, transactions_sql};
 
 /// The KPIs a monitor can watch.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,14 +245,14 @@ impl Signal {
             // A score that does not carry its trace, agent or service is resolved against
             // the spans that start at most ten minutes before it (evaluations and feedback
             // come after the response), so the cost follows the window, not history.
-            Signal::Score(name) => scores_near_sql(
+            Signal::Score(name) => scores_sql(
                 &format!("{range} AND name = {}", quote(name)),
                 &format!(
                     "time >= {} AND time < {}",
                     ts(from_ns - SCORE_SPAN_LOOKBACK_NS),
                     ts(to_ns)
                 ),
-                SCORE_SPAN_LOOKBACK_NS,
+                Some(SCORE_SPAN_LOOKBACK_NS),
             ),
             // A transaction's spans are summed from a minute before the window (clock skew
             // between services) to ten minutes after it (children start after their root;

@@ -16,8 +16,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::{Error, Result};
-use crate::notifier::{DeliveryOutcome, Notifier};
-use crate::outbox::Notification;
+use crate::notification::{DeliveryOutcome, Notification};
+use crate::notifier::Notifier;
 use crate::payload::{Status, VigilAlert, WebhookPayload, num};
 use crate::receiver::{SmtpSettings, SmtpTls};
 

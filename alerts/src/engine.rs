@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::evaluation::{Evaluation, Figures};
 use crate::group::{Flush, Grouper, Route};
 use crate::labels::{ALERTNAME, Fingerprint, Labels};
-use crate::outbox::{Delivery, Notification};
+use crate::notification::{Delivery, Notification};
 use crate::payload::{self, PayloadContext, dashboard_url};
 use crate::record::{AlertRecord, RecordKind};
 use crate::silence::Silences;

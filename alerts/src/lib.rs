@@ -4,11 +4,11 @@
 //! Data flow (DESIGN "The data flow"): the root turns each closed window of each monitor
 //! into an [`Evaluation`] and calls [`Dispatcher::submit`]. The pure core
 //! ([`state`] → [`group`] with [`silence`], assembled by [`engine`]) decides transitions
-//! and due notifications, with bodies from [`payload`]; the shell ([`dispatcher`])
-//! commits them to the [`outbox`] (redb) before anything is sent, then delivers through
-//! [`Notifier`]s ([`webhook`] signed per [`signature`], [`email`]) with retries from
-//! [`retry`]. Every transition and attempt becomes an [`AlertRecord`] for the `alerts`
-//! table.
+//! and due notifications ([`notification`]), with bodies from [`payload`]; the shell
+//! ([`dispatcher`]) commits them to the [`outbox`] (redb) before anything is sent, then
+//! delivers through [`Notifier`]s ([`webhook`] signed per [`signature`], [`email`]) with
+//! retries from [`retry`]. Every transition and attempt becomes an [`AlertRecord`] for
+//! the `alerts` table.
 //!
 //! ```text
 //! Evaluation ─▶ AlertBook (for, keep_firing_for) ─▶ Grouper (group_wait/interval/repeat, silences)
@@ -30,6 +30,7 @@ pub mod error;
 pub mod evaluation;
 pub mod group;
 pub mod labels;
+pub mod notification;
 pub mod notifier;
 pub mod outbox;
 pub mod payload;
@@ -45,6 +46,7 @@ pub mod webhook;
 pub use dispatcher::{Clock, Dispatcher, DispatcherOptions, SystemClock, build_notifiers};
 pub use error::{Error, Result};
 pub use evaluation::{Evaluation, Figures, Outcome};
-pub use notifier::{DeliveryOutcome, Notifier};
+pub use notification::DeliveryOutcome;
+pub use notifier::Notifier;
 pub use record::AlertRecord;
 pub use state::AlertRule;

@@ -1,9 +1,10 @@
 //! The persistent outbox: notifications are stored before they are sent, with the alert
 //! state that produced them, in one redb transaction (the transactional-outbox pattern).
 //!
-//! Key types: [`Outbox`] (the redb file), [`Notification`] (one message to one
-//! receiver, with its delivery state), [`Delivery`]. Sending is the dispatcher's; this
-//! module only decides, per attempt, what happens next.
+//! Key types: [`Outbox`] (the redb file); what it stores is a [`Notification`] (one
+//! message to one receiver, with its [`Delivery`] state; both in
+//! [`crate::notification`]). Sending is the dispatcher's; this module only decides, per
+//! attempt, what happens next, from the attempt's [`DeliveryOutcome`].
 //!
 //! Guarantees, each true when the call returns:
 //! - [`Outbox::commit`]: the engine state, the new notifications and their records are
@@ -27,9 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::labels::{Fingerprint, Labels};
-use crate::notifier::DeliveryOutcome;
-use crate::payload::Status;
+use crate::notification::{Delivery, DeliveryOutcome, Notification};
 use crate::record::{AlertRecord, RecordKind};
 use crate::retry::{Backoff, RetryPolicy};
 
@@ -49,86 +48,6 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const ENGINE_KEY: &str = "engine";
 const NEXT_SEQ: &str = "next_seq";
-
-/// Where a notification is in its life.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Delivery {
-    /// Waiting for an attempt at `next_attempt_at`.
-    Pending,
-    /// Accepted by the receiver.
-    Delivered {
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// Given up on; visible in the dead letters.
-    DeadLetter {
-        /// When.
-        at: DateTime<Utc>,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// One message to one receiver, as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    /// `msg_…`; the `webhook-id` of every attempt.
-    pub id: String,
-    /// The receiver's name.
-    pub receiver: String,
-    /// The aggregation group's key.
-    pub group_key: String,
-    /// Firing or resolved.
-    pub status: Status,
-    /// Whether the receiver is a rollback hook.
-    pub rollback: bool,
-    /// The alerts in it.
-    pub fingerprints: Vec<Fingerprint>,
-    /// Those of them that were firing (a rollback watch starts on these).
-    #[serde(default)]
-    pub firing: Vec<Fingerprint>,
-    /// Their common `alertname`, if one.
-    pub alertname: Option<String>,
-    /// Their common labels.
-    pub labels: Labels,
-    /// The exact body sent and signed (webhook JSON).
-    pub body: String,
-    /// When it was queued.
-    pub created_at: DateTime<Utc>,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When the next attempt is due.
-    pub next_attempt_at: DateTime<Utc>,
-    /// Pending, delivered or dead letter.
-    pub delivery: Delivery,
-    /// The last failure, if any.
-    pub last_error: Option<String>,
-    /// The last HTTP status or SMTP code, if any.
-    pub last_code: Option<u16>,
-}
-
-impl Notification {
-    /// A record about this notification, with its alert columns filled.
-    pub fn record(&self, kind: RecordKind, time: DateTime<Utc>) -> AlertRecord {
-        let mut r = AlertRecord::new(kind, time);
-        r.fingerprint = join_fingerprints(&self.fingerprints);
-        r.alertname.clone_from(&self.alertname);
-        r.labels = serde_json::to_string(&self.labels).unwrap_or_else(|_| "{}".to_owned());
-        r.to_state = Some(self.status.name().to_owned());
-        r.receiver = Some(self.receiver.clone());
-        r.notification_id = Some(self.id.clone());
-        r
-    }
-}
-
-/// Fingerprints joined with `,`.
-pub fn join_fingerprints(fps: &[Fingerprint]) -> String {
-    fps.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// Maps each redb error type into [`Error::Store`].
 trait Db<T> {

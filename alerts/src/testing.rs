@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::dispatcher::Clock;
-use crate::notifier::{DeliveryOutcome, Notifier};
-use crate::outbox::Notification;
+use crate::notification::{DeliveryOutcome, Notification};
+use crate::notifier::Notifier;
 
 /// One call the fake received.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 
 use crate::error::{Error, Result};
-use crate::notifier::{DeliveryOutcome, Notifier};
-use crate::outbox::Notification;
+use crate::notification::{DeliveryOutcome, Notification};
+use crate::notifier::Notifier;
 use crate::retry::parse_retry_after;
 use crate::signature::{
     IDEMPOTENCY_KEY, SigningKey, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, sign,

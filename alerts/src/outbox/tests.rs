@@ -3,6 +3,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::*;
+use crate::labels::{Fingerprint, Labels};
+use crate::payload::Status;
 
 fn t(sec: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + sec, 0).unwrap()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use vigil_alerts::DeliveryOutcome;
 use vigil_alerts::Outcome::{Alarm, NoData, Ok as Clear};
-use vigil_alerts::outbox::Delivery;
+use vigil_alerts::notification::Delivery;
 use vigil_alerts::record::RecordKind;
 use vigil_alerts::silence::{Matcher, SilenceSpec};
 use vigil_alerts::testing::RecordingNotifier;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, TimeDelta, Utc};
 use vigil_alerts::Outcome::Alarm;
-use vigil_alerts::outbox::Delivery;
+use vigil_alerts::notification::Delivery;
 use vigil_alerts::signature::{DEFAULT_TOLERANCE, SigningKey, verify};
 use vigil_alerts::{AlertRecord, Dispatcher};
 

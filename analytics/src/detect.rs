@@ -49,6 +49,7 @@ mod psi;
 pub mod series;
 mod shewhart;
 mod spec;
+mod step;
 
 #[cfg(test)]
 mod tests;
@@ -56,9 +57,7 @@ mod tests;
 pub use baseline::{Baseline, D2_MOVING_RANGE};
 pub use binning::EqualFrequencyBins;
 pub use cusum::CusumState;
-pub use detector::{
-    Detector, DetectorSnapshot, DetectorState, DistributionState, Observation, Step, StepDetail,
-};
+pub use detector::{Detector, DetectorSnapshot, DetectorState, Observation};
 pub use error::{Error, Result};
 pub use ewma::EwmaState;
 pub use jensen_shannon::js_distance;
@@ -67,3 +66,4 @@ pub use p_chart::PChartState;
 pub use psi::{PSI_EPSILON, psi};
 pub use shewhart::ShewhartState;
 pub use spec::{DetectorSpec, Direction, WeRule};
+pub use step::{DistributionState, Step, StepDetail};

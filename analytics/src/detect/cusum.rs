@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::detector::{Step, StepDetail};
 use super::spec::Direction;
+use super::step::{Step, StepDetail};
 
 /// Running state of a tabular CUSUM; all zero at start and after a reset.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

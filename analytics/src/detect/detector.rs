@@ -10,7 +10,10 @@ use super::ewma::{Ewma, EwmaState};
 use super::ks::Ks;
 use super::p_chart::{PChart, PChartState};
 use super::shewhart::{HISTORY_LEN, Shewhart, ShewhartState};
-use super::spec::{DetectorSpec, Direction, WeRule};
+use super::spec::{DetectorSpec, Direction};
+use super::step::DistributionState;
+// `series` names the step types through this module.
+pub(super) use super::step::{Step, StepDetail};
 
 /// One period's input.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,89 +31,6 @@ pub enum Observation<'a> {
     },
     /// The window's raw values for `ks`, `psi` and `jensen_shannon`; non-empty, finite.
     Sample(&'a [f64]),
-}
-
-/// What one [`Detector::update`] concluded about one period.
-///
-/// `statistic`, `upper` and `lower` are what the `drift` table stores and a chart plots;
-/// `alarm` is `statistic` beyond a limit on a side the [`Direction`] watches.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    /// Period number since start or the last reset, from 1.
-    pub index: u64,
-    /// The chart statistic: C⁺ or −C⁻ (cusum), zᵢ (ewma), xᵢ (shewhart), p̂ (p_chart),
-    /// D (ks), PSI (psi), JS distance (jensen_shannon).
-    pub statistic: f64,
-    /// Upper limit: H, UCLᵢ, μ0 + Lσ, UCL for this n, critical D, or the threshold.
-    pub upper: f64,
-    /// Lower limit: −H, LCLᵢ, μ0 − Lσ, LCL floored at 0, or 0 for distribution tests.
-    pub lower: f64,
-    /// Whether this period alarms.
-    pub alarm: bool,
-    /// Detector-specific figures.
-    pub detail: StepDetail,
-}
-
-/// Detector-specific figures of a [`Step`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "detector", rename_all = "snake_case")]
-pub enum StepDetail {
-    /// Tabular CUSUM sums and run counters.
-    Cusum {
-        /// C⁺ in the value's units.
-        c_plus: f64,
-        /// C⁻ in the value's units.
-        c_minus: f64,
-        /// N⁺, consecutive periods with C⁺ > 0.
-        n_plus: u64,
-        /// N⁻, consecutive periods with C⁻ > 0.
-        n_minus: u64,
-        /// On an alarm, the estimated new process mean (Montgomery eq. 9.4).
-        shift_estimate: Option<f64>,
-    },
-    /// EWMA value zᵢ (also the statistic).
-    Ewma {
-        /// zᵢ.
-        ewma: f64,
-    },
-    /// The Western Electric rule that alarmed, if any.
-    Shewhart {
-        /// First rule (we1…we4 order) that fired.
-        rule: Option<WeRule>,
-    },
-    /// The sample size the p-chart limits were computed for.
-    PChart {
-        /// nᵢ.
-        n: u64,
-    },
-    /// KS test details.
-    Ks {
-        /// P(D ≥ observed) under H0.
-        p_value: f64,
-        /// Whether the p-value is exact.
-        exact: bool,
-        /// Reference sample size.
-        n_reference: usize,
-        /// Tested sample size.
-        n_test: usize,
-    },
-    /// Bins actually used (ties in the reference can merge some).
-    Psi {
-        /// Number of bins.
-        bins: usize,
-    },
-    /// Bins actually used.
-    JensenShannon {
-        /// Number of bins.
-        bins: usize,
-    },
-}
-
-/// Running state of the distribution tests: they judge each sample on its own.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct DistributionState {
-    /// Samples tested since start or the last reset.
-    pub periods: u64,
 }
 
 /// The running state of any detector, as persisted with each `drift` row.
@@ -416,7 +336,13 @@ impl Detector {
             Engine::Shewhart(chart) => DetectorState::Shewhart(chart.state.clone()),
             Engine::PChart(chart) => DetectorState::PChart(chart.state.clone()),
             Engine::Ks(test) => DetectorState::Ks(test.state.clone()),
-            Engine::Binned(test) => test.detector_state(),
+            Engine::Binned(test) => {
+                let state = test.state.clone();
+                match test.measure {
+                    Measure::Psi => DetectorState::Psi(state),
+                    Measure::JensenShannon => DetectorState::JensenShannon(state),
+                }
+            }
         }
     }
 

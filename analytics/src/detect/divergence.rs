@@ -1,10 +1,10 @@
 //! The binned-divergence detectors `psi` and `jensen_shannon`: one shape, two measures.
 
 use super::binning::EqualFrequencyBins;
-use super::detector::{DetectorState, DistributionState, Step, StepDetail};
 use super::error::{Error, Result};
 use super::jensen_shannon::js_distance;
 use super::psi::psi;
+use super::step::{DistributionState, Step, StepDetail};
 
 /// Which divergence a [`BinnedDivergence`] computes between reference and sample bins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,15 +85,6 @@ impl BinnedDivergence {
             alarm: value > self.threshold,
             detail: self.measure.detail(self.bins.len()),
         })
-    }
-
-    /// The running state, tagged with this detector's kind.
-    pub(super) fn detector_state(&self) -> DetectorState {
-        let state = self.state.clone();
-        match self.measure {
-            Measure::Psi => DetectorState::Psi(state),
-            Measure::JensenShannon => DetectorState::JensenShannon(state),
-        }
     }
 }
 

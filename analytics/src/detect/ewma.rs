@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::detector::{Step, StepDetail};
 use super::spec::Direction;
+use super::step::{Step, StepDetail};
 
 /// Running state of an EWMA chart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 
 use std::f64::consts::PI;
 
-use super::detector::{DistributionState, Step, StepDetail};
 use super::error::{Error, Result};
+use super::step::{DistributionState, Step, StepDetail};
 
 /// Up to this product m·n of the sample sizes the p-value is exact; above it, asymptotic.
 ///

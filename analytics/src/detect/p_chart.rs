@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::detector::{Step, StepDetail};
 use super::spec::Direction;
+use super::step::{Step, StepDetail};
 
 /// Running state of a p-chart: it has no memory beyond the period count.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::detector::{Step, StepDetail};
 use super::spec::{Direction, WeRule};
+use super::step::{Step, StepDetail};
 
 /// How many recent points the longest rule (`we4`, eight in a row) looks at.
 pub(super) const HISTORY_LEN: usize = 8;

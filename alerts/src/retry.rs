@@ -10,7 +10,7 @@
 //! restart resumes the schedule; that is why this is not the `backon` crate, whose
 //! iterators live in memory.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -81,23 +81,36 @@ impl Backoff {
     }
 }
 
-/// Parses a `Retry-After` value at `now`: delay-seconds, or an HTTP-date (IMF-fixdate,
-/// e.g. `Wed, 21 Oct 2015 07:28:00 GMT`); a date in the past means no wait.
+/// Parses a `Retry-After` field value received at `now` into the wait it asks for, per
+/// RFC 9110 §10.2.3: `Retry-After = HTTP-date / delay-seconds`.
+///
+/// - delay-seconds (`1*DIGIT`, e.g. `120`): that many seconds; a value too large for a
+///   `u64` saturates (the backoff caps it at `max_retry_after` anyway).
+/// - HTTP-date, in any of the three forms of RFC 9110 §5.6.7, parsed by
+///   [`httpdate::parse_http_date`]: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the
+///   obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`; two-digit years 70–99 are
+///   19xx, 00–69 are 20xx) and ANSI C's asctime form (`Sun Nov  6 08:49:37 1994`). The
+///   wait is the date minus `now`; a date not after `now` means retry now
+///   ([`Duration::ZERO`]).
+///
+/// Anything else (a sign, a fraction, a zone other than `GMT`, a wrong weekday, text)
+/// gives `None`: the header is ignored and the normal backoff applies.
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let date = DateTime::parse_from_rfc2822(value).ok()?;
+    let date = httpdate::parse_http_date(value).ok()?;
     Some(
-        (date.with_timezone(&Utc) - now)
-            .to_std()
+        date.duration_since(SystemTime::from(now))
             .unwrap_or(Duration::ZERO),
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeDelta;
+
     use super::*;
 
     #[test]
@@ -133,23 +146,88 @@ mod tests {
         );
     }
 
-    #[test]
-    fn parses_both_retry_after_forms() {
-        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
+    /// `now` one minute before RFC 9110's example date, Sun, 06 Nov 1994 08:49:37 GMT.
+    fn minute_before_rfc_example() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("1994-11-06T08:48:37Z")
             .unwrap()
-            .with_timezone(&Utc);
+            .with_timezone(&Utc)
+    }
+
+    /// RFC 9110 §5.6.7: the same instant in IMF-fixdate, obsolete RFC 850 and asctime
+    /// form (the RFC's own examples); each is one minute after `now`.
+    #[test]
+    fn parses_all_three_http_date_forms() {
+        let now = minute_before_rfc_example();
+        for value in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(value, now),
+                Some(Duration::from_secs(60)),
+                "{value}"
+            );
+        }
+    }
+
+    /// RFC 9110 §10.2.3: a date already past asks for no wait.
+    #[test]
+    fn a_past_http_date_means_retry_now() {
+        let now = minute_before_rfc_example() + TimeDelta::hours(1);
+        for value in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(value, now),
+                Some(Duration::ZERO),
+                "{value}"
+            );
+        }
+    }
+
+    /// RFC 9110 §10.2.3: delay-seconds (its example is `Retry-After: 120`).
+    #[test]
+    fn parses_delay_seconds() {
+        let now = minute_before_rfc_example();
         assert_eq!(
             parse_retry_after("120", now),
             Some(Duration::from_secs(120))
         );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(Duration::from_secs(60))
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
         );
+    }
+
+    /// Values that are neither form of RFC 9110 §10.2.3 are ignored, so the normal
+    /// backoff applies.
+    #[test]
+    fn ignores_garbage() {
+        let now = minute_before_rfc_example();
+        for value in [
+            "",
+            "soon",
+            "-5",
+            "+120",
+            "1.5",
+            "120 seconds",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 06 Nov 1994 08:49:37 +0000",
+            "Mon, 06 Nov 1994 08:49:37 GMT",
+            "06 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(value, now), None, "{value:?}");
+        }
+        let normal =
+            |retry_after| Backoff::new(RetryPolicy::default(), Some(3)).delay(2, retry_after);
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
+            normal(parse_retry_after("soon", now)),
+            normal(None),
+            "an ignored header leaves the normal backoff"
         );
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

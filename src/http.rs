@@ -1,10 +1,10 @@
-//! The HTTP listeners: OTLP/HTTP (`/v1/traces`, `/v1/logs`) on the OTLP port, and the API
-//! (SQL, scores, health, metrics, monitors, rules, alerts and silences) on the HTTP port.
+//! The HTTP API (SQL, scores, health, metrics, monitors, rules, alerts and silences) on
+//! the HTTP port, one module per resource; OTLP/HTTP is served there too (by
+//! [`crate::otlp::http`]) for setups with one port.
 
 mod alerts;
 mod api;
 mod monitors;
-mod otlp;
 mod report;
 mod rules;
 
@@ -37,21 +37,11 @@ pub struct AppState {
     /// The configured monitors.
     pub monitors: Arc<Vec<Arc<analytics::monitor::Monitor>>>,
     /// The configured `[[rule]]`s.
-    pub rules: Arc<Vec<crate::rules::Rule>>,
+    pub rules: Arc<Vec<analytics::rule::Rule>>,
     /// The alert dispatcher: alerts, silences, the rollback-hook switch.
     pub dispatcher: Arc<::alerts::Dispatcher>,
     /// `[alerting] dry_run`: notifications are recorded, never sent.
     pub dry_run: bool,
-}
-
-/// Routes of the OTLP/HTTP port.
-pub fn otlp_router(state: AppState) -> Router {
-    let limit = state.max_body_bytes;
-    Router::new()
-        .route("/v1/traces", post(otlp::traces))
-        .route("/v1/logs", post(otlp::logs))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
 }
 
 /// Routes of the API port.
@@ -79,9 +69,11 @@ pub fn api_router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
-        // The OTLP routes answer on the API port too, for setups with one port.
-        .route("/v1/traces", post(otlp::traces))
-        .route("/v1/logs", post(otlp::logs))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state.clone())
+        // The OTLP routes answer on the API port too, for setups with one port.
+        .merge(crate::otlp::http::router(
+            state.collector,
+            state.max_body_bytes,
+        ))
 }

@@ -32,12 +32,11 @@ use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::PgAuth;
-
 mod auth;
 mod limits;
 
 use auth::{Credentials, Startup};
+pub use auth::{PgAuth, PgConfig};
 use limits::{Canceller, Cancels, Limited};
 
 /// Builds the session every connection shares: `spans`, `scores` and `transactions` as

@@ -1,5 +1,7 @@
 //! Query results as the HTTP API and `vigil sql` print them (SPEC §7): JSON with typed
-//! cells, CSV, an aligned text table, and Arrow IPC.
+//! cells, CSV, an aligned text table, and Arrow IPC; cost reports in [`cost`].
+
+pub mod cost;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit};

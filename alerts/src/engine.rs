@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::evaluation::{Evaluation, Figures};
+use crate::evaluation::{Evaluation, WindowFigures};
 use crate::group::{Flush, Grouper, Route};
 use crate::labels::{ALERTNAME, Fingerprint, Labels};
 use crate::notification::{Delivery, Notification};
@@ -108,7 +108,7 @@ pub struct AlertView {
     /// The last evaluation error, if the last outcome was one.
     pub last_error: Option<String>,
     /// The newest figures.
-    pub figures: Option<Figures>,
+    pub figures: Option<WindowFigures>,
     /// Ids of the silences muting it now.
     pub silenced_by: Vec<String>,
     /// Receivers of its monitor.

@@ -9,6 +9,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use schemas::window::WindowFigures;
+use schemas::window::WindowPhase;
+
 use crate::labels::Labels;
 
 /// One evaluation of one series of one monitor at the end of a window.
@@ -31,11 +34,41 @@ pub struct Evaluation {
     pub outcome: Outcome,
     /// The window's figures; `None` for [`Outcome::NoData`] and usually for
     /// [`Outcome::Error`].
-    pub figures: Option<Figures>,
+    pub figures: Option<WindowFigures>,
     /// Annotations of this evaluation (a SQL rule's numeric columns), added to the rule's
     /// static ones (which win on a clash). Empty for monitors.
     #[serde(default)]
     pub annotations: Labels,
+}
+
+impl Evaluation {
+    /// The evaluation of a closed window stored in `drift`, at the window's end. A Phase I
+    /// window has no verdict: it must not fire, resolve or verify a rollback, so it gives
+    /// `None` and is not submitted at all (the alert book would leave the state alone, but
+    /// list the window as "no data", which it was not).
+    pub fn of_window(
+        monitor: String,
+        series: String,
+        labels: Labels,
+        figures: WindowFigures,
+    ) -> Option<Self> {
+        if figures.phase == WindowPhase::Baseline {
+            return None;
+        }
+        Some(Self {
+            monitor,
+            series,
+            labels,
+            at: figures.window_end,
+            outcome: if figures.alarm {
+                Outcome::Alarm
+            } else {
+                Outcome::Ok
+            },
+            figures: Some(figures),
+            annotations: Labels::new(),
+        })
+    }
 }
 
 /// The result of one evaluation.
@@ -64,32 +97,4 @@ impl Outcome {
             Outcome::Error(_) => "error",
         }
     }
-}
-
-/// The figures of one closed window, as in the `drift` table (SPEC §4). Units are the
-/// signal's own (a score, a rate in [0, 1], milliseconds, USD); the limits are in the
-/// detector statistic's units.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Figures {
-    /// The detector (`cusum`, `ewma`, `shewhart`, `p_chart`, `ks`, `psi`).
-    pub detector: String,
-    /// The signal over the window (e.g. the mean score), if it could be computed.
-    pub value: Option<f64>,
-    /// The detector's statistic for this window (C⁺/C⁻ max, EWMA z, …); `None` during
-    /// Phase I (baseline).
-    pub statistic: Option<f64>,
-    /// Upper control limit, if the detector has one.
-    pub upper: Option<f64>,
-    /// Lower control limit, if the detector has one.
-    pub lower: Option<f64>,
-    /// Phase I (baseline) mean of the window value.
-    pub baseline_mean: Option<f64>,
-    /// Phase I standard deviation of the window value.
-    pub baseline_sd: Option<f64>,
-    /// Window start (inclusive, UTC).
-    pub window_start: DateTime<Utc>,
-    /// Window end (exclusive, UTC).
-    pub window_end: DateTime<Utc>,
-    /// Number of observations in the window.
-    pub n: u64,
 }

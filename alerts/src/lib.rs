@@ -8,16 +8,18 @@
 //! ([`dispatcher`]) commits them to the [`outbox`] (redb) before anything is sent, then
 //! delivers through [`Notifier`]s ([`webhook`] signed per [`signature`], [`email`]) with
 //! retries from [`retry`]. Every transition and attempt becomes an [`AlertRecord`] for
-//! the `alerts` table.
+//! the `alerts` table ([`record::records_batch`] is its Arrow form). SQL rules' rows
+//! become evaluations in [`sql_rule`].
 //!
 //! ```text
 //! Evaluation ─▶ AlertBook (for, keep_firing_for) ─▶ Grouper (group_wait/interval/repeat, silences)
 //!            ─▶ payload + Outbox::commit (fsync) ─▶ Notifier (webhook / email) ─▶ record_attempt
 //! ```
 //!
-//! Not here: reading the `drift` table, HTTP routes, the Arrow form of the `alerts`
-//! table, CLI flags and env vars — those are the root's. This crate imports neither
-//! `collector` nor `analytics`.
+//! Not here: reading the `drift` table or running queries, HTTP routes, CLI flags and env
+//! vars — those are the root's and `analytics`'. This crate imports neither `collector`
+//! nor `analytics`; it shares [`WindowFigures`] and the table schemas with them through
+//! `schemas`.
 //!
 //! Sources of the semantics: Prometheus alerting rules (`for`, `keep_firing_for`),
 //! Alertmanager (grouping timers, silences, webhook JSON v4), Standard Webhooks
@@ -39,13 +41,14 @@ pub mod record;
 pub mod retry;
 pub mod signature;
 pub mod silence;
+pub mod sql_rule;
 pub mod state;
 pub mod testing;
 pub mod webhook;
 
 pub use dispatcher::{Clock, Dispatcher, DispatcherOptions, SystemClock, build_notifiers};
 pub use error::{Error, Result};
-pub use evaluation::{Evaluation, Figures, Outcome};
+pub use evaluation::{Evaluation, Outcome, WindowFigures};
 pub use notification::DeliveryOutcome;
 pub use notifier::Notifier;
 pub use record::AlertRecord;

@@ -16,7 +16,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::Figures;
+use crate::evaluation::WindowFigures;
 use crate::group::Flush;
 use crate::labels::{Fingerprint, Labels};
 use crate::state::{Alert, AlertState};
@@ -121,7 +121,7 @@ pub struct VigilAlert {
     /// The last evaluated window.
     pub window: Option<Window>,
     /// The last window's figures.
-    pub figures: Option<WindowFigures>,
+    pub figures: Option<PayloadFigures>,
     /// Link to the monitor's dashboard page for this series.
     pub dashboard_url: String,
 }
@@ -135,9 +135,11 @@ pub struct Window {
     pub end: DateTime<Utc>,
 }
 
-/// A window's figures, named as the `drift` table's columns.
+/// A window's figures in the payload, named as the `drift` table's columns: the subset
+/// of [`crate::WindowFigures`] the webhook format has always carried (detector and window
+/// bounds are beside it in [`VigilAlert`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WindowFigures {
+pub struct PayloadFigures {
     /// The signal over the window.
     pub value: Option<f64>,
     /// The detector statistic (none during Phase I).
@@ -207,7 +209,7 @@ pub fn num(x: f64) -> String {
 }
 
 /// One line describing a window's figures, for annotations and email.
-pub fn describe(f: &Figures) -> String {
+pub fn describe(f: &WindowFigures) -> String {
     let opt = |x: Option<f64>| x.map_or_else(|| "–".to_owned(), num);
     format!(
         "value {} over {} observations, {} statistic {} (limits {} … {}); baseline mean {}, sd {}; window {} – {}",
@@ -247,7 +249,7 @@ fn vigil_alert(alert: &Alert, external_url: &str) -> VigilAlert {
             start: f.window_start,
             end: f.window_end,
         }),
-        figures: f.map(|f| WindowFigures {
+        figures: f.map(|f| PayloadFigures {
             value: f.value,
             statistic: f.statistic,
             upper: f.upper,

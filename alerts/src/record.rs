@@ -1,13 +1,23 @@
 //! Rows of the `alerts` table: every transition, notification decision, delivery attempt
 //! and rollback verdict.
 //!
-//! Plain data, no Arrow: the root converts [`AlertRecord`]s into its table (SPEC §4
-//! `alerts`). [`COLUMNS`] is the proposed schema, in order. Records are written to the
+//! [`records_batch`] turns [`AlertRecord`]s into a batch of the `alerts` table (SPEC §4),
+//! whose columns are [`COLUMNS`] in order (a test holds the two together). Records are written to the
 //! store in the same transaction as the change they describe and numbered by `seq`, so
 //! the root can copy them at least once and drop duplicates by `seq` (or record the last
 //! `seq` in its table commit, as it does with the WAL sequence, for exactly once).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
+use schemas::tables::{Table, attribute_map_builder, partition_date};
+use schemas::window::ns_of_time;
 use serde::{Deserialize, Serialize};
 
 /// What a record describes.
@@ -147,9 +157,89 @@ pub const COLUMNS: &[Column] = &[
     ("payload", ColumnType::Utf8, true),
 ];
 
+/// Dispatcher records as one batch of [`Table::Alerts`]'s schema.
+///
+/// # Errors
+/// Never for records of the dispatcher (their labels are JSON objects of strings).
+pub fn records_batch(records: &[AlertRecord]) -> Result<RecordBatch, ArrowError> {
+    let len = records.len();
+    let mut seq = Int64Builder::with_capacity(len);
+    let mut time = TimestampNanosecondBuilder::with_capacity(len).with_timezone("UTC");
+    let mut eval_time = TimestampNanosecondBuilder::with_capacity(len).with_timezone("UTC");
+    let mut kind = StringBuilder::new();
+    let mut fingerprint = StringBuilder::new();
+    let mut alertname = StringBuilder::new();
+    let mut labels = attribute_map_builder(len);
+    let mut from_state = StringBuilder::new();
+    let mut to_state = StringBuilder::new();
+    let mut receiver = StringBuilder::new();
+    let mut notification_id = StringBuilder::new();
+    let mut attempt = Int32Builder::with_capacity(len);
+    let mut outcome = StringBuilder::new();
+    let mut http_status = Int32Builder::with_capacity(len);
+    let mut error = StringBuilder::new();
+    let mut dead_letter = BooleanBuilder::with_capacity(len);
+    let mut dry_run = BooleanBuilder::with_capacity(len);
+    let mut payload = StringBuilder::new();
+    let mut date = StringBuilder::new();
+    let ns = ns_of_time;
+    for r in records {
+        seq.append_value(i64::try_from(r.seq).unwrap_or(i64::MAX));
+        time.append_value(ns(r.time));
+        kind.append_value(r.kind.name());
+        fingerprint.append_value(&r.fingerprint);
+        alertname.append_option(r.alertname.as_deref());
+        let map: BTreeMap<String, String> = serde_json::from_str(&r.labels)
+            .map_err(|e| ArrowError::ParseError(format!("alert record {}: labels: {e}", r.seq)))?;
+        for (key, value) in &map {
+            labels.keys().append_value(key);
+            labels.values().append_value(value);
+        }
+        labels.append(true)?;
+        eval_time.append_option(r.eval_time.map(ns));
+        from_state.append_option(r.from_state.as_deref());
+        to_state.append_option(r.to_state.as_deref());
+        receiver.append_option(r.receiver.as_deref());
+        notification_id.append_option(r.notification_id.as_deref());
+        attempt.append_option(r.attempt.map(|a| i32::try_from(a).unwrap_or(i32::MAX)));
+        outcome.append_option(r.outcome.as_deref());
+        http_status.append_option(r.http_status.map(i32::from));
+        error.append_option(r.error.as_deref());
+        dead_letter.append_value(r.dead_letter);
+        dry_run.append_value(r.dry_run);
+        payload.append_option(r.payload.as_deref());
+        date.append_value(partition_date(ns(r.time)));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(seq.finish()),
+        Arc::new(time.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(fingerprint.finish()),
+        Arc::new(alertname.finish()),
+        Arc::new(labels.finish()),
+        Arc::new(eval_time.finish()),
+        Arc::new(from_state.finish()),
+        Arc::new(to_state.finish()),
+        Arc::new(receiver.finish()),
+        Arc::new(notification_id.finish()),
+        Arc::new(attempt.finish()),
+        Arc::new(outcome.finish()),
+        Arc::new(http_status.finish()),
+        Arc::new(error.finish()),
+        Arc::new(dead_letter.finish()),
+        Arc::new(dry_run.finish()),
+        Arc::new(payload.finish()),
+        Arc::new(date.finish()),
+    ];
+    RecordBatch::try_new(Table::Alerts.schema(), columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int64Type;
+    use schemas::window::time_of_ns as time;
 
     #[test]
     fn columns_follow_the_struct() {
@@ -166,5 +256,47 @@ mod tests {
         let mut fields = fields;
         fields.sort_unstable();
         assert_eq!(fields, names);
+    }
+
+    #[test]
+    fn the_table_has_the_crate_columns_in_order() {
+        let schema = Table::Alerts.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let mut expected: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+        expected.push(schemas::tables::DATE_COLUMN);
+        assert_eq!(names, expected);
+        for (field, column) in schema.fields().iter().zip(COLUMNS) {
+            assert_eq!(field.is_nullable(), column.2, "{}", column.0);
+        }
+    }
+
+    #[test]
+    fn records_become_rows() {
+        let at = time(1_767_571_260_000_000_000);
+        let mut r = AlertRecord::new(RecordKind::Attempt, at);
+        r.seq = 7;
+        r.labels = r#"{"alertname":"acc","agent_name":"support"}"#.into();
+        r.attempt = Some(3);
+        r.http_status = Some(503);
+        r.eval_time = Some(at);
+        let batch =
+            records_batch(&[r.clone(), AlertRecord::new(RecordKind::Transition, at)]).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let seq = batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(seq.value(0), 7);
+        let status = batch
+            .column(13)
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!(status.value(0), 503);
+        assert!(status.is_null(1));
+        assert!(batch.column(6).is_null(1), "no eval_time");
+        let labels = batch.column(5).as_map();
+        assert_eq!(labels.value(0).len(), 2);
+        assert_eq!(labels.value(1).len(), 0);
+        assert_eq!(
+            batch.column(18).as_string::<i32>().value(0),
+            "2026-01-05",
+            "partitioned by the record's day"
+        );
     }
 }

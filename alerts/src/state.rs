@@ -34,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{Evaluation, Figures, Outcome};
+use crate::evaluation::{Evaluation, Outcome, WindowFigures};
 use crate::labels::{ALERTNAME, Fingerprint, Labels, MONITOR, SEVERITY, without_empty};
 
 /// How one monitor alerts: the Prometheus rule fields plus Vigil's receivers.
@@ -147,7 +147,7 @@ pub struct Alert {
     /// Outcome of the newest evaluation (an error keeps its message here).
     pub last_outcome: Outcome,
     /// Figures of the newest evaluation that had any.
-    pub figures: Option<Figures>,
+    pub figures: Option<WindowFigures>,
     /// Open rollback watch, if a rollback hook was delivered.
     pub rollback: Option<RollbackWatch>,
     /// The last rollback verdict, if any.

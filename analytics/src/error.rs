@@ -79,3 +79,5 @@ impl From<datafusion::error::DataFusionError> for Error {
 
 /// The query side's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub use schemas::config::ConfigError;

@@ -20,9 +20,10 @@ pub mod guard;
 pub mod live;
 pub mod monitor;
 pub mod report;
+pub mod rule;
 
 pub use catalog::QueryEngine;
-pub use error::{Error, Result};
+pub use error::{ConfigError, Error, Result};
 pub use live::LiveTable;
 
 use std::time::Duration;
@@ -49,6 +50,44 @@ impl Default for QueryConfig {
             memory_limit_bytes: 2 << 30,
             target_partitions: 0,
         }
+    }
+}
+
+/// `[query]` of the config file: the limits of every user query.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerySection {
+    /// Per-query timeout.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Per-query memory limit, MiB.
+    pub memory_limit_mib: usize,
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        let defaults = QueryConfig::default();
+        Self {
+            timeout: defaults.timeout,
+            memory_limit_mib: defaults.memory_limit_bytes >> 20,
+        }
+    }
+}
+
+impl QuerySection {
+    /// The engine's limits (default partitioning).
+    ///
+    /// # Errors
+    /// A zero timeout, naming `query.timeout`.
+    pub fn config(&self) -> std::result::Result<QueryConfig, ConfigError> {
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("query.timeout", "must be greater than 0s"));
+        }
+        Ok(QueryConfig {
+            timeout: self.timeout,
+            memory_limit_bytes: self.memory_limit_mib << 20,
+            target_partitions: 0,
+        })
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod error;
 pub mod hot;
 pub mod normalize;
+pub mod settings;
 pub mod store;
 pub mod wal;
 
@@ -30,6 +31,7 @@ use tokio::sync::{Mutex, Notify};
 pub use error::{Error, Result};
 use hot::HotBuffer;
 use normalize::{Normalized, Normalizer};
+pub use settings::StorageConfig;
 use store::Store;
 use wal::{Wal, WalConfig};
 

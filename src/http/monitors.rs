@@ -1,60 +1,54 @@
 //! `GET /api/v1/monitors`: every configured monitor and, per series, its latest closed
-//! window from the `drift` table (value, statistic, limits, alarm, phase).
+//! window from the `drift` table: its [`schemas::window::WindowFigures`] (value,
+//! statistic, limits, baseline, n, phase, alarm) and labels.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use analytics::monitor::Monitor;
+use analytics::monitor::{DriftRow, Monitor, latest_rows};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use schemas::window::WindowFigures;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::api::api_error;
 
-/// The latest row of each series.
-const LATEST_SQL: &str = "\
-SELECT monitor, series, window_start, window_end, n, value, baseline_mean, baseline_sd, \
-       statistic, upper, lower, alarm, phase, labels \
-FROM (SELECT *, row_number() OVER (PARTITION BY monitor, series ORDER BY window_end DESC) AS rn FROM drift) \
-WHERE rn = 1 ORDER BY monitor, series";
+/// One series as the API shows it: its name and labels beside its latest figures.
+#[derive(Serialize)]
+struct SeriesView<'a> {
+    series: &'a str,
+    labels: &'a BTreeMap<String, Option<String>>,
+    #[serde(flatten)]
+    figures: &'a WindowFigures,
+}
 
 /// Lists monitors with the state of each series.
 pub async fn list(State(state): State<AppState>) -> Response {
     let engine = state.engine.clone();
     let running = state
         .query_runtime
-        .spawn(async move { engine.query(LATEST_SQL).await });
-    let result = match running.await {
-        Ok(Ok(result)) => result,
+        .spawn(async move { latest_rows(engine.as_ref(), None).await });
+    let rows = match running.await {
+        Ok(Ok(rows)) => rows,
         Ok(Err(e)) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e),
         Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
     };
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-    for batch in &result.batches {
-        if let Err(e) = writer.write(batch) {
-            return api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
-        }
-    }
-    if let Err(e) = writer.finish() {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
-    }
-    let rows: Vec<Value> = serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
     let monitors: Vec<Value> = state.monitors.iter().map(|m| describe(m, &rows)).collect();
     Json(json!({ "monitors": monitors })).into_response()
 }
 
-fn describe(monitor: &Arc<Monitor>, rows: &[Value]) -> Value {
-    let series: Vec<Value> = rows
+fn describe(monitor: &Arc<Monitor>, rows: &[DriftRow]) -> Value {
+    let series: Vec<SeriesView> = rows
         .iter()
-        .filter(|r| r["monitor"] == json!(monitor.name))
-        .map(|r| {
-            let mut r = r.clone();
-            if let Some(o) = r.as_object_mut() {
-                o.remove("monitor");
-            }
-            r
+        .filter(|r| r.monitor == monitor.name)
+        .map(|r| SeriesView {
+            series: &r.series,
+            labels: &r.labels,
+            figures: &r.figures,
         })
         .collect();
     json!({

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::report_format;
+use crate::render;
 
 /// A 400 naming the bad parameter: `{"error": {"code": "invalid_parameter", "parameter",
 /// "message"}}`, the error body of the SQL route plus the parameter's name.
@@ -130,12 +130,12 @@ pub async fn cost(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
     };
     let (content_type, body) = match format {
-        "csv" => ("text/csv; charset=utf-8", report_format::to_csv(&result)),
+        "csv" => ("text/csv; charset=utf-8", render::cost::to_csv(&result)),
         "parquet" => (
-            report_format::PARQUET_MEDIA_TYPE,
-            report_format::to_parquet(&result),
+            render::cost::PARQUET_MEDIA_TYPE,
+            render::cost::to_parquet(&result),
         ),
-        _ => ("application/json", report_format::to_json(&result)),
+        _ => ("application/json", render::cost::to_json(&result)),
     };
     match body {
         Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),

@@ -20,7 +20,66 @@ use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::Sink;
 
-use crate::config::PgAuth;
+use schemas::config::ConfigError;
+use serde::Deserialize;
+
+/// `[pg]`: who may connect over the PostgreSQL wire protocol.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgConfig {
+    /// The user name clients give (`psql -U`); others are refused when a password is set.
+    pub user: String,
+    /// The environment variable holding the password. When it is set and not empty,
+    /// clients authenticate with SCRAM-SHA-256 (PostgreSQL's default since 14); when it is
+    /// unset, no password is asked (the default, for a loopback address).
+    pub password_env: String,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        Self {
+            user: "vigil".into(),
+            password_env: "VIGIL_PG_PASSWORD".into(),
+        }
+    }
+}
+
+impl PgConfig {
+    /// The user, and the password read from the environment variable `password_env`.
+    ///
+    /// # Errors
+    /// An empty user, naming `pg.user`.
+    pub fn auth(&self) -> Result<PgAuth, ConfigError> {
+        if self.user.is_empty() {
+            return Err(ConfigError::new("pg.user", "is empty"));
+        }
+        Ok(PgAuth {
+            user: self.user.clone(),
+            password: std::env::var(&self.password_env)
+                .ok()
+                .filter(|p| !p.is_empty()),
+        })
+    }
+}
+
+/// Who may connect over the PostgreSQL wire protocol, resolved from `[pg]` and the
+/// environment.
+#[derive(Clone)]
+pub struct PgAuth {
+    /// The user name clients must give when a password is set.
+    pub user: String,
+    /// The password; `None` means no authentication.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PgAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgAuth")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
 
 /// The startup handler of one connection.
 pub enum Startup {

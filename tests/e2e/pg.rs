@@ -259,7 +259,7 @@ fn grafana_dbeaver_and_metabase_startup_queries_are_answered() {
         assert!(columns.contains(&json!(column)), "{column}: {answer}");
     }
     // One DBeaver probe casts a function name to `regproc`, which DataFusion cannot do;
-    // DBeaver only uses it to label array types and carries on (README, "Known gaps").
+    // DBeaver only uses it to label array types and carries on (docs/operations.md, "Known gaps").
     let failures = answer["failures"].as_array().unwrap();
     assert!(
         failures.iter().all(|f| f["query"]

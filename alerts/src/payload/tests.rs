@@ -2,8 +2,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::evaluation::{Figures, Outcome};
+use crate::evaluation::{Outcome, WindowFigures};
 use crate::labels::Labels;
+use schemas::window::WindowPhase;
 
 fn t(sec: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + sec, 0).unwrap()
@@ -28,7 +29,7 @@ fn alert(series: &str, state: AlertState) -> Alert {
         keep_firing_since: None,
         last_evaluated: t(60),
         last_outcome: Outcome::Alarm,
-        figures: Some(Figures {
+        figures: Some(WindowFigures {
             detector: "cusum".into(),
             value: Some(0.81),
             statistic: Some(5.25),
@@ -39,6 +40,8 @@ fn alert(series: &str, state: AlertState) -> Alert {
             window_start: t(0),
             window_end: t(60),
             n: 120,
+            phase: WindowPhase::Monitoring,
+            alarm: true,
         }),
         rollback: None,
         verdict: None,

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use schemas::window::WindowPhase;
 use serde::Deserialize;
 use vigil_alerts::receiver::{
     AlertingConfig, Receiver, ReceiverConfig, SmtpConfig, validate_receivers,
 };
 use vigil_alerts::testing::ManualClock;
 use vigil_alerts::{
-    AlertRule, Dispatcher, DispatcherOptions, Evaluation, Figures, Notifier, Outcome,
+    AlertRule, Dispatcher, DispatcherOptions, Evaluation, Notifier, Outcome, WindowFigures,
 };
 
 /// The webhook secret every test receiver signs with.
@@ -30,7 +31,7 @@ pub fn eval(series: &str, sec: i64, outcome: Outcome) -> Evaluation {
         series: series.into(),
         labels: BTreeMap::from([("agent_name".to_owned(), series.to_owned())]),
         at: t(sec),
-        figures: (outcome != Outcome::NoData).then(|| Figures {
+        figures: (outcome != Outcome::NoData).then(|| WindowFigures {
             detector: "cusum".into(),
             value: Some(0.81),
             statistic: Some(5.3),
@@ -41,6 +42,8 @@ pub fn eval(series: &str, sec: i64, outcome: Outcome) -> Evaluation {
             window_start: t(sec - 60),
             window_end: t(sec),
             n: 42,
+            phase: WindowPhase::Monitoring,
+            alarm: outcome == Outcome::Alarm,
         }),
         outcome,
         annotations: BTreeMap::new(),

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::signal::Signal;
 use crate::detect::{Baseline, DetectorSpec, Direction, WeRule};
+use crate::error::ConfigError;
 
 /// One `[[monitor]]` table, every key as the user wrote it.
 #[derive(Debug, Clone, Deserialize)]
@@ -126,14 +127,23 @@ pub struct Monitor {
     pub fingerprint: String,
 }
 
-/// A config problem: the dotted key and what is wrong.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{key}: {problem}")]
-pub struct MonitorError {
-    /// e.g. `monitor[0].lambda`.
-    pub key: String,
-    /// What is wrong.
-    pub problem: String,
+/// Validates every `[[monitor]]` in config order; names are unique.
+///
+/// # Errors
+/// The first problem, naming its key (`monitor[1].k`).
+pub fn validate_monitors(configs: &[MonitorConfig]) -> Result<Vec<Monitor>, ConfigError> {
+    let mut out: Vec<Monitor> = Vec::with_capacity(configs.len());
+    for (i, config) in configs.iter().enumerate() {
+        let monitor = config.validate(i)?;
+        if out.iter().any(|m| m.name == monitor.name) {
+            return Err(ConfigError::new(
+                format!("monitor[{i}].name"),
+                format!("{:?} is already the name of another monitor", monitor.name),
+            ));
+        }
+        out.push(monitor);
+    }
+    Ok(out)
 }
 
 impl MonitorConfig {
@@ -141,9 +151,9 @@ impl MonitorConfig {
     ///
     /// # Errors
     /// The first problem, naming its key.
-    pub fn validate(&self, index: usize) -> Result<Monitor, MonitorError> {
+    pub fn validate(&self, index: usize) -> Result<Monitor, ConfigError> {
         let key = |k: &str| format!("monitor[{index}].{k}");
-        let err = |k: &str, problem: String| MonitorError {
+        let err = |k: &str, problem: String| ConfigError {
             key: key(k),
             problem,
         };

@@ -20,7 +20,7 @@ use arrow::datatypes::{Float64Type, Int64Type};
 
 use super::Signal;
 use super::config::Monitor;
-use super::series::{DriftRow, SeriesState, WindowFigures};
+use super::series::{DriftRow, SeriesState, WindowMeasure};
 use super::signal::{Measure, windows_sql};
 use crate::error::Result;
 use crate::{QueryEngine, QueryResult};
@@ -154,48 +154,48 @@ impl Scheduler {
         self.monitors.iter().map(|r| &r.monitor)
     }
 
-    /// Loads each monitor's watermark and series states from the latest `drift` rows. A
-    /// state written under other monitor settings is dropped (the series starts over).
+    /// Loads each monitor's watermark and series states from the latest `drift` row of
+    /// each of its series, and hands those rows back (the last verdict of every series,
+    /// which the caller submits to alerting again). A state written under other monitor
+    /// settings is dropped (the series starts over).
     ///
     /// # Errors
     /// When `drift` cannot be read.
-    pub async fn restore(&mut self, engine: &dyn SqlSource) -> Result<()> {
-        for running in &mut self.monitors {
-            let name = running.monitor.name.replace('\'', "''");
-            let result = engine
-                .query(&format!(
-                    "SELECT series, last_value(state ORDER BY window_end) AS state, \
-                            CAST(MAX(window_end) AS BIGINT) AS window_end \
-                     FROM drift WHERE monitor = '{name}' GROUP BY series"
-                ))
-                .await?;
-            for batch in &result.batches {
-                let series = strings(batch.column(0));
-                let state = strings(batch.column(1));
-                let end = batch.column(2).as_primitive::<Int64Type>();
-                for i in 0..batch.num_rows() {
-                    let end = end.value(i);
-                    running.watermark = Some(running.watermark.map_or(end, |w| w.max(end)));
-                    match serde_json::from_str::<SeriesState>(state.value(i)) {
-                        Ok(s) if s.fingerprint == running.monitor.fingerprint => {
-                            running.series.insert(series.value(i).to_owned(), s);
-                        }
-                        Ok(_) => tracing::info!(
-                            monitor = %running.monitor.name,
-                            series = series.value(i),
-                            "monitor settings changed: the series starts over with a new baseline"
-                        ),
-                        Err(e) => tracing::warn!(
-                            monitor = %running.monitor.name,
-                            series = series.value(i),
-                            error = %e,
-                            "unreadable series state: the series starts over"
-                        ),
-                    }
+    pub async fn restore(&mut self, engine: &dyn SqlSource) -> Result<Vec<DriftRow>> {
+        let names: Vec<&str> = self
+            .monitors
+            .iter()
+            .map(|r| r.monitor.name.as_str())
+            .collect();
+        let rows = super::drift::latest_rows(engine, Some(&names)).await?;
+        for row in &rows {
+            let Some(running) = self
+                .monitors
+                .iter_mut()
+                .find(|r| r.monitor.name == row.monitor)
+            else {
+                continue;
+            };
+            let end = row.end_ns();
+            running.watermark = Some(running.watermark.map_or(end, |w| w.max(end)));
+            match serde_json::from_str::<SeriesState>(&row.state) {
+                Ok(s) if s.fingerprint == running.monitor.fingerprint => {
+                    running.series.insert(row.series.clone(), s);
                 }
+                Ok(_) => tracing::info!(
+                    monitor = %running.monitor.name,
+                    series = %row.series,
+                    "monitor settings changed: the series starts over with a new baseline"
+                ),
+                Err(e) => tracing::warn!(
+                    monitor = %running.monitor.name,
+                    series = %row.series,
+                    error = %e,
+                    "unreadable series state: the series starts over"
+                ),
             }
         }
-        Ok(())
+        Ok(rows)
     }
 
     /// Evaluates every window closed at `now_ns` (unix ns) and not evaluated yet. Nothing
@@ -401,7 +401,7 @@ fn figures(
     batches: &[arrow::record_batch::RecordBatch],
     group_by: &[String],
     prefix: &str,
-) -> Vec<WindowFigures> {
+) -> Vec<WindowMeasure> {
     let mut out = Vec::new();
     for batch in batches {
         let schema = batch.schema();
@@ -457,7 +457,7 @@ fn figures(
                     values.iter().flatten().collect()
                 })
                 .unwrap_or_default();
-            out.push(WindowFigures {
+            out.push(WindowMeasure {
                 start_ns: start.value(row),
                 series: series.value(row).to_owned(),
                 labels,

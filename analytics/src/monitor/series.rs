@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use schemas::window::{WindowFigures, WindowPhase, ns_of_time, time_of_ns};
 use serde::{Deserialize, Serialize};
 
 use super::config::{BaselinePlan, Monitor};
@@ -10,9 +11,9 @@ use crate::detect::{
     Baseline, Detector, DetectorSnapshot, DetectorSpec, Error as DetectError, Observation,
 };
 
-/// What a closed window measured for one series.
+/// What a closed window measured for one series: the input of [`SeriesState::observe`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct WindowFigures {
+pub struct WindowMeasure {
     /// Window start, ns since the epoch.
     pub start_ns: i64,
     /// Series name (group values joined by `,`; `all` without `group_by`).
@@ -60,47 +61,47 @@ pub enum Phase {
     },
 }
 
-/// One `drift` row (SPEC §4), before it becomes Arrow.
+/// One `drift` row (SPEC §4), before it becomes Arrow: the window's [`WindowFigures`]
+/// and what only the table keeps beside them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DriftRow {
     /// Monitor name.
     pub monitor: String,
-    /// Series name.
+    /// Series name (group values joined by `,`; `all` without `group_by`).
     pub series: String,
-    /// `group_by` column → value.
+    /// `group_by` column → value (`None` for a null group value).
     pub labels: BTreeMap<String, Option<String>>,
-    /// Window bounds, ns.
-    pub window_start_ns: i64,
-    /// Window end (exclusive), ns.
-    pub window_end_ns: i64,
-    /// Rows in the window.
-    pub n: i64,
-    /// Window value.
-    pub value: Option<f64>,
-    /// Baseline mean (or p), once known.
-    pub baseline_mean: Option<f64>,
-    /// Baseline sd, once known.
-    pub baseline_sd: Option<f64>,
-    /// Detector statistic (Phase II).
-    pub statistic: Option<f64>,
-    /// Upper limit.
-    pub upper: Option<f64>,
-    /// Lower limit.
-    pub lower: Option<f64>,
-    /// Whether this window alarms.
-    pub alarm: bool,
-    /// Detector name.
-    pub detector: &'static str,
+    /// The window's figures: bounds, n, value, statistic, limits, baseline, phase, alarm.
+    pub figures: WindowFigures,
     /// Signal as configured.
     pub signal: String,
-    /// `baseline` or `monitoring`.
-    pub phase: &'static str,
     /// The detector's own figures, JSON.
     pub details: Option<String>,
     /// The window's figures beside the value, JSON ([`super::Signal::kpis`]).
     pub kpis: Option<String>,
     /// The series state after this window, JSON.
     pub state: String,
+}
+
+impl DriftRow {
+    /// The window's start, ns since the epoch.
+    pub fn start_ns(&self) -> i64 {
+        ns_of_time(self.figures.window_start)
+    }
+
+    /// The window's end (exclusive), ns since the epoch.
+    pub fn end_ns(&self) -> i64 {
+        ns_of_time(self.figures.window_end)
+    }
+
+    /// The labels as alerting takes them: a null group value is an absent label
+    /// (Prometheus: empty means absent).
+    pub fn alert_labels(&self) -> BTreeMap<String, String> {
+        self.labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect()
+    }
 }
 
 impl SeriesState {
@@ -140,7 +141,7 @@ impl SeriesState {
     pub fn observe(
         &mut self,
         monitor: &Monitor,
-        window: &WindowFigures,
+        window: &WindowMeasure,
     ) -> Result<Option<DriftRow>, String> {
         let distribution = monitor.spec.is_distribution_test();
         let proportion = matches!(monitor.spec, DetectorSpec::PChart { .. });
@@ -165,19 +166,21 @@ impl SeriesState {
             monitor: monitor.name.clone(),
             series: window.series.clone(),
             labels: window.labels.clone(),
-            window_start_ns: window.start_ns,
-            window_end_ns: window.start_ns + monitor.window_ns,
-            n: window.n,
-            value: Some(value),
-            baseline_mean: None,
-            baseline_sd: None,
-            statistic: None,
-            upper: None,
-            lower: None,
-            alarm: false,
-            detector: monitor.spec.name(),
+            figures: WindowFigures {
+                detector: monitor.spec.name().to_owned(),
+                window_start: time_of_ns(window.start_ns),
+                window_end: time_of_ns(window.start_ns + monitor.window_ns),
+                n: u64::try_from(window.n).unwrap_or(0),
+                value: Some(value),
+                statistic: None,
+                upper: None,
+                lower: None,
+                baseline_mean: None,
+                baseline_sd: None,
+                phase: WindowPhase::Baseline,
+                alarm: false,
+            },
             signal: monitor.signal.to_string(),
-            phase: "baseline",
             details: None,
             kpis: (!window.kpis.is_empty())
                 .then(|| serde_json::to_string(&window.kpis).ok())
@@ -231,8 +234,8 @@ impl SeriesState {
                             return Err(format!("Phase I of series {:?}: {e}", window.series));
                         }
                     };
-                    row.baseline_mean = baseline.mean();
-                    row.baseline_sd = baseline.sd();
+                    row.figures.baseline_mean = baseline.mean();
+                    row.figures.baseline_sd = baseline.sd();
                     let detector = Detector::new(monitor.spec.clone(), baseline, monitor.direction)
                         .map_err(|e| e.to_string())?;
                     next.phase = Phase::Monitoring {
@@ -244,13 +247,14 @@ impl SeriesState {
                 let mut running =
                     Detector::from_snapshot(detector.clone()).map_err(|e| e.to_string())?;
                 let step = running.update(observation).map_err(|e| e.to_string())?;
-                row.phase = "monitoring";
-                row.baseline_mean = running.baseline().mean();
-                row.baseline_sd = running.baseline().sd();
-                row.statistic = Some(step.statistic);
-                row.upper = Some(step.upper);
-                row.lower = Some(step.lower);
-                row.alarm = step.alarm;
+                let f = &mut row.figures;
+                f.phase = WindowPhase::Monitoring;
+                f.baseline_mean = running.baseline().mean();
+                f.baseline_sd = running.baseline().sd();
+                f.statistic = Some(step.statistic);
+                f.upper = Some(step.upper);
+                f.lower = Some(step.lower);
+                f.alarm = step.alarm;
                 row.details = serde_json::to_string(&step.detail).ok();
                 *detector = running.snapshot();
             }

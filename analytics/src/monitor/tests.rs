@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use schemas::window::WindowPhase;
 
 fn config(extra: &str) -> MonitorConfig {
     toml::from_str(&format!(
@@ -60,8 +61,8 @@ fn config_errors_name_the_key() {
     assert_eq!(bad_signal.validate(0).unwrap_err().key, "monitor[0].signal");
 }
 
-fn window(i: i64, value: f64) -> WindowFigures {
-    WindowFigures {
+fn window(i: i64, value: f64) -> WindowMeasure {
+    WindowMeasure {
         start_ns: i * 60_000_000_000,
         series: "all".into(),
         labels: BTreeMap::new(),
@@ -85,8 +86,8 @@ fn phase_one_collects_then_the_detector_runs_and_the_state_round_trips() {
             .observe(&monitor, &window(i as i64, v))
             .unwrap()
             .unwrap();
-        assert_eq!(row.phase, "baseline");
-        assert!(!row.alarm && row.statistic.is_none());
+        assert_eq!(row.figures.phase, WindowPhase::Baseline);
+        assert!(!row.figures.alarm && row.figures.statistic.is_none());
     }
     let Phase::Monitoring { .. } = state.phase else {
         panic!("Phase I ends after 4 windows");
@@ -99,9 +100,9 @@ fn phase_one_collects_then_the_detector_runs_and_the_state_round_trips() {
     let a = state.observe(&monitor, &window(4, low)).unwrap().unwrap();
     let b = resumed.observe(&monitor, &window(4, low)).unwrap().unwrap();
     assert_eq!(a, b);
-    assert!(a.alarm, "{a:?}");
-    assert!((a.baseline_mean.unwrap() - 11.0).abs() < 1e-12);
-    assert!((a.baseline_sd.unwrap() - sigma).abs() < 1e-12);
+    assert!(a.figures.alarm, "{a:?}");
+    assert!((a.figures.baseline_mean.unwrap() - 11.0).abs() < 1e-12);
+    assert!((a.figures.baseline_sd.unwrap() - sigma).abs() < 1e-12);
     // A window without a value changes nothing.
     let mut empty = window(5, 0.0);
     empty.value = None;
@@ -120,7 +121,7 @@ fn drift_rows_make_a_batch_of_the_drift_schema() {
     w.labels.insert("agent_name".into(), Some("support".into()));
     w.kpis.insert("min".into(), Some(1.0));
     let row = state.observe(&monitor, &w).unwrap().unwrap();
-    assert!(row.alarm, "5σ above the mean breaks rule we1");
+    assert!(row.figures.alarm, "5σ above the mean breaks rule we1");
     let batch = drift_batch(&[row]).unwrap();
     assert_eq!(batch.schema(), schemas::tables::Table::Drift.schema());
     assert_eq!(batch.num_rows(), 1);
@@ -136,7 +137,7 @@ fn a_phase_one_without_variation_goes_on_until_the_data_vary() {
     // with a row that says why, and the state keeps only the latest windows.
     for i in 0..10 {
         let row = state.observe(&monitor, &window(i, 5.0)).unwrap().unwrap();
-        assert_eq!(row.phase, "baseline");
+        assert_eq!(row.figures.phase, WindowPhase::Baseline);
         if i >= 2 {
             let details: serde_json::Value =
                 serde_json::from_str(row.details.as_deref().unwrap()).unwrap();
@@ -156,13 +157,13 @@ fn a_phase_one_without_variation_goes_on_until_the_data_vary() {
     // Once the latest three windows vary, they are the baseline: 5, 5, 7 → x̄ = 17/3,
     // MR̄ = (0 + 2) / 2 = 1, σ̂ = 1 / 1.128 (Montgomery §6.4).
     let row = state.observe(&monitor, &window(10, 7.0)).unwrap().unwrap();
-    assert_eq!(row.phase, "baseline");
+    assert_eq!(row.figures.phase, WindowPhase::Baseline);
     assert!(
-        (row.baseline_mean.unwrap() - 17.0 / 3.0).abs() < 1e-12,
+        (row.figures.baseline_mean.unwrap() - 17.0 / 3.0).abs() < 1e-12,
         "{row:?}"
     );
     assert!(
-        (row.baseline_sd.unwrap() - 1.0 / 1.128).abs() < 1e-12,
+        (row.figures.baseline_sd.unwrap() - 1.0 / 1.128).abs() < 1e-12,
         "{row:?}"
     );
     assert!(matches!(state.phase, Phase::Monitoring { .. }));
@@ -176,14 +177,14 @@ fn a_p_chart_phase_one_without_nonconforming_goes_on() {
     .unwrap();
     let monitor = monitor.validate(0).unwrap();
     let mut state = SeriesState::new(&monitor).unwrap();
-    let rate = |i: i64, d: i64| WindowFigures {
+    let rate = |i: i64, d: i64| WindowMeasure {
         d: Some(d),
         n: 100,
         ..window(i, d as f64 / 100.0)
     };
     for i in 0..4 {
         let row = state.observe(&monitor, &rate(i, 0)).unwrap().unwrap();
-        assert_eq!(row.phase, "baseline");
+        assert_eq!(row.figures.phase, WindowPhase::Baseline);
     }
     // The latest two windows: 0 + 4 of 200 → p̄ = 0.02.
     state.observe(&monitor, &rate(4, 4)).unwrap().unwrap();

@@ -11,8 +11,10 @@
 //! [`ALERT_DRAIN_TIMEOUT`]) and copy its last records into `alerts`, flush the collector,
 //! exit 0.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,18 +27,52 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Settings;
+use crate::config::{self, ServeArgs, Settings};
 use crate::http::{self, AppState};
+use crate::{jobs, logging, otlp};
 
 /// How long a shutdown may spend on a last delivery attempt of due notifications; what is
 /// not delivered by then stays in the outbox and is sent after the next start.
 pub const ALERT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs the daemon until SIGTERM or Ctrl-C: exit 0 after a clean shutdown, 2 for a config
+/// error (the message names the key), 1 for anything else.
+pub fn main(args: ServeArgs) -> ExitCode {
+    let settings = match config::resolve(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = logging::init(
+        settings.log_format,
+        settings.log_level.as_deref(),
+        settings.file_log_level.as_deref(),
+    ) {
+        eprintln!("vigil: config error: {e}");
+        return ExitCode::from(2);
+    }
+    match run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<config::ConfigError>().is_some() => {
+            tracing::error!("config error: {e}");
+            eprintln!("vigil: config error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("vigil: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM or Ctrl-C.
 ///
 /// # Errors
 /// When the data directory cannot be opened or a listener cannot bind.
-pub fn run(settings: Settings) -> anyhow::Result<()> {
+fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -77,14 +113,14 @@ async fn serve(
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let normalizer = Normalizer::new(settings.prices.clone(), settings.ingest.clone());
-    let collector = Collector::open(settings.collector(), normalizer)
+    let collector = Collector::open(settings.collector.clone(), normalizer)
         .await
         .with_context(|| format!("opening {}", settings.data_dir.display()))?;
     let flusher = tokio::spawn(collector.clone().run_flusher());
     let engine = Arc::new(QueryEngine::new(
         collector.snapshots(),
         &settings.data_dir,
-        settings.query_config(),
+        settings.query.clone(),
     ));
     // The jobs' own engine plans for their one thread.
     let jobs_engine = Arc::new(QueryEngine::new(
@@ -92,11 +128,11 @@ async fn serve(
         &settings.data_dir,
         analytics::QueryConfig {
             target_partitions: 1,
-            ..settings.query_config()
+            ..settings.query.clone()
         },
     ));
     // A rule whose query does not plan (a typo, an unknown column) is a config error.
-    crate::rules::plan(&engine, &settings.rules).await?;
+    analytics::rule::plan(&engine, &settings.rules).await?;
     let ready = Arc::new(AtomicBool::new(false));
 
     let grpc_listener = bind("otlp_grpc_addr", settings.otlp_grpc_addr).await?;
@@ -129,7 +165,7 @@ async fn serve(
     };
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_routes(crate::grpc::router(
+            .add_routes(otlp::grpc::router(
                 collector.clone(),
                 settings.limits.max_body_bytes,
             ))
@@ -139,9 +175,12 @@ async fn serve(
             ),
     );
     let otlp_http = tokio::spawn(
-        axum::serve(otlp_http_listener, http::otlp_router(state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            otlp_http_listener,
+            otlp::http::router(collector.clone(), settings.limits.max_body_bytes),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
     // PostgreSQL sessions plan and run on the query runtime, like the HTTP API's queries.
     let pg = state.query_runtime.spawn(crate::pg::serve(
@@ -150,21 +189,21 @@ async fn serve(
         settings.pg_auth.clone(),
         stop_rx.clone(),
     ));
-    let jobs = runtimes.jobs.spawn(crate::jobs::run_monitors(
+    let jobs = runtimes.jobs.spawn(jobs::monitors::run(
         analytics::monitor::Scheduler::new(settings.monitors.clone()),
         jobs_engine.clone(),
         collector.clone(),
         dispatcher.clone(),
         stop_rx.clone(),
     ));
-    let rules = runtimes.jobs.spawn(crate::rules::run(
+    let rules = runtimes.jobs.spawn(jobs::rules::run(
         settings.rules.clone(),
         jobs_engine.clone(),
         dispatcher.clone(),
         stop_rx.clone(),
     ));
     // Reads the `alerts` table once at start (a query), then only appends.
-    let copier = runtimes.jobs.spawn(crate::alerting::copy_records(
+    let copier = runtimes.jobs.spawn(jobs::records::copy_records(
         dispatcher.clone(),
         jobs_engine.clone(),
         collector.clone(),
@@ -223,8 +262,6 @@ async fn serve(
     Ok(())
 }
 
-use std::future::IntoFuture;
-
 /// Opens the alert store under the data directory with the configured rules and
 /// receivers. Links in notifications point at `http_addr` unless `[alerting]
 /// external_url` says otherwise.
@@ -240,11 +277,7 @@ async fn open_dispatcher(
         path: path.clone(),
         alerting: settings.alerting.clone(),
         external_url: format!("http://{http_addr}"),
-        rules: [
-            crate::alerting::rules(&settings.monitors, &settings.alerting),
-            crate::alerting::sql_rules(&settings.rules, &settings.alerting),
-        ]
-        .concat(),
+        rules: jobs::alert_rules(&settings.monitors, &settings.rules, &settings.alerting),
         receivers: settings.receivers.clone(),
         notifiers,
         clock: Arc::new(alerts::SystemClock),

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use crate::ingest::{self, IngestError};
+use super::intake::{self, IngestError};
 
 /// Both services over one collector.
 #[derive(Clone)]
@@ -43,10 +43,10 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let normalized = ingest::traces(&self.collector, request.get_ref())
+        let normalized = intake::traces(&self.collector, request.get_ref())
             .await
             .map_err(|e| status(e, "traces"))?;
-        Ok(Response::new(ingest::trace_response(&normalized)))
+        Ok(Response::new(intake::trace_response(&normalized)))
     }
 }
 
@@ -56,10 +56,10 @@ impl LogsService for OtlpGrpc {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let normalized = ingest::logs(&self.collector, request.get_ref())
+        let normalized = intake::logs(&self.collector, request.get_ref())
             .await
             .map_err(|e| status(e, "logs"))?;
-        Ok(Response::new(ingest::logs_response(&normalized)))
+        Ok(Response::new(intake::logs_response(&normalized)))
     }
 }
 

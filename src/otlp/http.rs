@@ -1,14 +1,40 @@
 //! OTLP/HTTP receivers (SPEC §3): protobuf or JSON bodies, optional gzip, answers in the
 //! request's encoding, `partial_success` for spans rejected one by one.
 
+use std::sync::Arc;
+
+use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use collector::Collector;
 use prost::Message;
 
-use super::AppState;
-use crate::ingest::{self, Encoding, IngestError};
+use super::intake::{self, Encoding, IngestError};
+
+/// What the OTLP/HTTP handlers need.
+#[derive(Clone)]
+struct OtlpState {
+    collector: Arc<Collector>,
+    /// Largest accepted body after decompression, bytes.
+    max_body_bytes: usize,
+}
+
+/// `POST /v1/traces` and `POST /v1/logs` over `collector`, bodies up to `max_body_bytes`
+/// after decompression. Served on the OTLP/HTTP port, and merged into the API port's
+/// router for setups with one port.
+pub fn router(collector: Arc<Collector>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(traces))
+        .route("/v1/logs", post(logs))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(OtlpState {
+            collector,
+            max_body_bytes,
+        })
+}
 
 /// `google.rpc.Status`, the body of OTLP/HTTP error answers.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -38,7 +64,7 @@ fn body(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Vec<u8>, Ingest
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     match content_encoding.trim().to_ascii_lowercase().as_str() {
-        "gzip" | "x-gzip" => ingest::gunzip(&raw, limit),
+        "gzip" | "x-gzip" => intake::gunzip(&raw, limit),
         "identity" | "" => {
             if raw.len() > limit {
                 Err(IngestError::TooLarge { limit })
@@ -130,35 +156,35 @@ fn unsupported_media_type(headers: &HeaderMap, signal: &'static str) -> Response
 }
 
 /// `POST /v1/traces`.
-pub async fn traces(State(state): State<AppState>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn traces(State(state): State<OtlpState>, headers: HeaderMap, raw: Bytes) -> Response {
     let Some(enc) = encoding(&headers) else {
         return unsupported_media_type(&headers, "traces");
     };
     let result = async {
         let bytes = body(&headers, raw, state.max_body_bytes)?;
-        let request = ingest::decode_traces(&bytes, enc)?;
-        ingest::traces(&state.collector, &request).await
+        let request = intake::decode_traces(&bytes, enc)?;
+        intake::traces(&state.collector, &request).await
     }
     .await;
     match result {
-        Ok(normalized) => reply(enc, &ingest::trace_response(&normalized)),
+        Ok(normalized) => reply(enc, &intake::trace_response(&normalized)),
         Err(e) => ingest_error(Some(enc), e, "traces"),
     }
 }
 
 /// `POST /v1/logs`.
-pub async fn logs(State(state): State<AppState>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn logs(State(state): State<OtlpState>, headers: HeaderMap, raw: Bytes) -> Response {
     let Some(enc) = encoding(&headers) else {
         return unsupported_media_type(&headers, "logs");
     };
     let result = async {
         let bytes = body(&headers, raw, state.max_body_bytes)?;
-        let request = ingest::decode_logs(&bytes, enc)?;
-        ingest::logs(&state.collector, &request).await
+        let request = intake::decode_logs(&bytes, enc)?;
+        intake::logs(&state.collector, &request).await
     }
     .await;
     match result {
-        Ok(normalized) => reply(enc, &ingest::logs_response(&normalized)),
+        Ok(normalized) => reply(enc, &intake::logs_response(&normalized)),
         Err(e) => ingest_error(Some(enc), e, "logs"),
     }
 }

@@ -4,30 +4,61 @@
 //! reports the detection delay and the false alarms before the change.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use analytics::monitor::{DriftRow, MonitorConfig, Scheduler, SqlSource};
 use analytics::report::{Bound, parse_bound};
-use analytics::{QueryConfig, QueryEngine, QueryResult};
-use anyhow::{Context, bail};
+use anyhow::Context;
+use clap::Args;
+use schemas::window::WindowPhase;
 use serde_json::json;
 
-use crate::cli::{BacktestArgs, OutputFormat};
+use super::Failure;
+use super::source::{Source, SourceArgs, open_data_dir};
+use super::sql::OutputFormat;
 
-/// A usage error (exit 2) as opposed to a failure (exit 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
+/// Flags of `vigil backtest` (SPEC §2).
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The config file holding the monitor.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The `[[monitor]]` name.
+    #[arg(long)]
+    pub monitor: String,
+    /// Start (RFC 3339 or a date) [default: the first data].
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End, exclusive (RFC 3339, or a date meaning its end) [default: now].
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Override a monitor key for this run, e.g. `--set h=4 --set detector=ewma`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A known change point: report the detection delay and the false alarms before it.
+    #[arg(long)]
+    pub change_at: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
 
-/// Runs the command.
-///
-/// # Errors
-/// [`Usage`] for a bad flag or config; other errors when the data cannot be read.
-pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
+/// Runs the command; prints to stdout.
+pub fn main(args: BacktestArgs) -> ExitCode {
+    super::block_on(run(args))
+}
+
+/// Runs the command: [`Failure::Usage`] for a bad flag or config; other errors when the
+/// data cannot be read.
+async fn run(args: BacktestArgs) -> Result<(), Failure> {
     let monitor = monitor(&args)?;
     let bound = |text: &Option<String>, which: Bound, default: i64| {
         text.as_deref()
-            .map(|t| parse_bound(t, which).map_err(|e| Usage(e.to_string())))
+            .map(|t| parse_bound(t, which).map_err(|e| Failure::Usage(e.to_string())))
             .transpose()
             .map(|v| v.unwrap_or(default))
     };
@@ -38,32 +69,18 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX),
     )?;
     if from >= to {
-        return Err(Usage("--from must be before --to".into()).into());
+        return Err(Failure::Usage("--from must be before --to".into()));
     }
     let change_at = args
         .change_at
         .as_deref()
-        .map(|t| parse_bound(t, Bound::From).map_err(|e| Usage(format!("--change-at: {e}"))))
+        .map(|t| {
+            parse_bound(t, Bound::From).map_err(|e| Failure::Usage(format!("--change-at: {e}")))
+        })
         .transpose()?;
-    let source: Arc<dyn SqlSource> = match (&args.server, &args.data_dir) {
-        (Some(server), _) => Arc::new(Remote {
-            url: format!("{}/api/v1/sql", server.trim_end_matches('/')),
-            client: reqwest::Client::new(),
-        }),
-        (None, dir) => {
-            let dir = dir.clone().unwrap_or_else(|| "./vigil-data".into());
-            if !dir.exists() {
-                bail!(Usage(format!(
-                    "data directory {} does not exist",
-                    dir.display()
-                )));
-            }
-            let dir = std::path::absolute(&dir)?;
-            let snapshots = collector::open_read_only(&dir)
-                .await
-                .with_context(|| format!("reading {}", dir.display()))?;
-            Arc::new(QueryEngine::new(snapshots, &dir, QueryConfig::default()))
-        }
+    let source: Box<dyn SqlSource> = match args.source.source() {
+        Source::Server(server) => Box::new(server),
+        Source::DataDir(dir) => Box::new(open_data_dir(&dir).await?),
     };
     let window = monitor.window_ns;
     let lateness = monitor.lateness_ns;
@@ -79,20 +96,16 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
     for problem in &pass.problems {
         eprintln!("vigil: {problem}");
     }
-    let rows: Vec<&DriftRow> = pass
-        .rows
-        .iter()
-        .filter(|r| r.window_start_ns >= from)
-        .collect();
-    print(&name, window, &rows, change_at, args.format)
+    let rows: Vec<&DriftRow> = pass.rows.iter().filter(|r| r.start_ns() >= from).collect();
+    Ok(print(&name, window, &rows, change_at, args.format)?)
 }
 
 /// The monitor named `--monitor` from `--config`, with `--set` overrides applied.
-fn monitor(args: &BacktestArgs) -> anyhow::Result<analytics::monitor::Monitor> {
+fn monitor(args: &BacktestArgs) -> Result<analytics::monitor::Monitor, Failure> {
     let text = std::fs::read_to_string(&args.config)
-        .map_err(|e| Usage(format!("{}: {e}", args.config.display())))?;
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.config.display())))?;
     let mut doc: toml::Table = toml::from_str(&text)
-        .map_err(|e| Usage(format!("{}: {}", args.config.display(), e.message())))?;
+        .map_err(|e| Failure::Usage(format!("{}: {}", args.config.display(), e.message())))?;
     let monitors = doc
         .remove("monitor")
         .and_then(|m| match m {
@@ -112,7 +125,7 @@ fn monitor(args: &BacktestArgs) -> anyhow::Result<analytics::monitor::Monitor> {
             _ => None,
         })
         .ok_or_else(|| {
-            Usage(format!(
+            Failure::Usage(format!(
                 "--monitor: no [[monitor]] named {:?} in {}",
                 args.monitor,
                 args.config.display()
@@ -121,16 +134,21 @@ fn monitor(args: &BacktestArgs) -> anyhow::Result<analytics::monitor::Monitor> {
     for assignment in &args.set {
         let (key, value) = assignment
             .split_once('=')
-            .ok_or_else(|| Usage(format!("--set {assignment:?}: expected KEY=VALUE")))?;
+            .ok_or_else(|| Failure::Usage(format!("--set {assignment:?}: expected KEY=VALUE")))?;
         let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
             .or_else(|_| toml::from_str(&format!("v = {:?}", value)))
-            .map_err(|e| Usage(format!("--set {key}: {}", e.message())))?;
+            .map_err(|e| Failure::Usage(format!("--set {key}: {}", e.message())))?;
         table.insert(key.trim().to_owned(), parsed["v"].clone());
     }
-    let config: MonitorConfig = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| Usage(format!("monitor[{index}]: {}", e.message())))?;
-    Ok(config.validate(index).map_err(|e| Usage(e.to_string()))?)
+    let config: MonitorConfig =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                Failure::Usage(format!("monitor[{index}]: {}", e.message()))
+            })?;
+    config
+        .validate(index)
+        .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 fn print(
@@ -140,17 +158,15 @@ fn print(
     change_at: Option<i64>,
     format: OutputFormat,
 ) -> anyhow::Result<()> {
-    let alarms: Vec<&&DriftRow> = rows.iter().filter(|r| r.alarm).collect();
+    let alarms: Vec<&&DriftRow> = rows.iter().filter(|r| r.figures.alarm).collect();
     let mut first: BTreeMap<&str, i64> = BTreeMap::new();
     for row in &alarms {
-        let after = change_at.is_none_or(|c| row.window_end_ns > c);
+        let after = change_at.is_none_or(|c| row.end_ns() > c);
         if after {
-            first
-                .entry(row.series.as_str())
-                .or_insert(row.window_start_ns);
+            first.entry(row.series.as_str()).or_insert(row.start_ns());
         }
     }
-    let false_alarms = change_at.map(|c| alarms.iter().filter(|r| r.window_end_ns <= c).count());
+    let false_alarms = change_at.map(|c| alarms.iter().filter(|r| r.end_ns() <= c).count());
     let delays: BTreeMap<&str, f64> = match change_at {
         Some(c) => first
             .iter()
@@ -168,11 +184,12 @@ fn print(
             let out = json!({
                 "monitor": monitor,
                 "windows": rows.len(),
-                "baseline_windows": rows.iter().filter(|r| r.phase == "baseline").count(),
+                "baseline_windows": rows.iter().filter(|r| r.figures.phase == WindowPhase::Baseline).count(),
                 "alarms": alarms.iter().map(|r| json!({
-                    "series": r.series, "window_start": time(r.window_start_ns),
-                    "window_end": time(r.window_end_ns), "value": r.value, "statistic": r.statistic,
-                    "upper": r.upper, "lower": r.lower,
+                    "series": r.series, "window_start": time(r.start_ns()),
+                    "window_end": time(r.end_ns()), "value": r.figures.value,
+                    "statistic": r.figures.statistic, "upper": r.figures.upper,
+                    "lower": r.figures.lower,
                 })).collect::<Vec<_>>(),
                 "first_alarm": first.iter().map(|(s, t)| (s.to_string(), json!(time(*t)))).collect::<serde_json::Map<_, _>>(),
                 "false_alarms_before_change": false_alarms,
@@ -204,12 +221,12 @@ fn print(
                     "{}",
                     [
                         r.series.clone(),
-                        time(r.window_start_ns),
-                        time(r.window_end_ns),
-                        num(r.value),
-                        num(r.statistic),
-                        num(r.upper),
-                        num(r.lower),
+                        time(r.start_ns()),
+                        time(r.end_ns()),
+                        num(r.figures.value),
+                        num(r.figures.statistic),
+                        num(r.figures.upper),
+                        num(r.figures.lower),
                     ]
                     .join(sep)
                 );
@@ -218,7 +235,9 @@ fn print(
                 println!(
                     "\n{monitor}: {} window(s) evaluated ({} in Phase I), {} alarm(s)",
                     rows.len(),
-                    rows.iter().filter(|r| r.phase == "baseline").count(),
+                    rows.iter()
+                        .filter(|r| r.figures.phase == WindowPhase::Baseline)
+                        .count(),
                     alarms.len()
                 );
                 if let Some(f) = false_alarms {
@@ -237,40 +256,4 @@ fn print(
         }
     }
     Ok(())
-}
-
-/// A running daemon's SQL API as the scheduler's query source (Arrow IPC answers).
-struct Remote {
-    url: String,
-    client: reqwest::Client,
-}
-
-#[async_trait::async_trait]
-impl SqlSource for Remote {
-    async fn query(&self, sql: &str) -> analytics::Result<QueryResult> {
-        let failed = |e: String| analytics::Error::Execution(e);
-        let response = self
-            .client
-            .post(&self.url)
-            .header("accept", "application/vnd.apache.arrow.stream")
-            .json(&json!({ "query": sql }))
-            .send()
-            .await
-            .map_err(|e| failed(format!("{}: {e}", self.url)))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-        if !status.is_success() {
-            return Err(failed(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&body)
-            )));
-        }
-        let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
-            .map_err(|e| failed(e.to_string()))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed(e.to_string()))?;
-        Ok(QueryResult { schema, batches })
-    }
 }

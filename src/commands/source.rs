@@ -1,0 +1,174 @@
+//! Where a client command reads from: a running daemon's HTTP API (`--server`, or
+//! `VIGIL_SERVER`), or a data directory read offline (`--data-dir`, by default
+//! `./vigil-data`). One definition for `vigil sql`, `vigil report cost` and
+//! `vigil backtest`, so their flags, defaults and error messages agree.
+
+use std::path::PathBuf;
+
+use analytics::monitor::SqlSource;
+use analytics::{QueryConfig, QueryEngine, QueryResult};
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Args;
+
+use super::Failure;
+
+/// The data directory read when neither `--server` nor `--data-dir` is given.
+const DEFAULT_DATA_DIR: &str = "./vigil-data";
+
+/// The `--server` / `--data-dir` flags, flattened into each client command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SourceArgs {
+    /// Base URL of a running daemon's HTTP API, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "VIGIL_SERVER", conflicts_with = "data_dir")]
+    pub server: Option<String>,
+    /// Read a data directory offline (the daemon should be stopped) [default: ./vigil-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A resolved source.
+pub enum Source {
+    /// A running daemon.
+    Server(Server),
+    /// A data directory, read offline: its Delta tables plus what its WAL holds beyond
+    /// them.
+    DataDir(PathBuf),
+}
+
+impl SourceArgs {
+    /// The source the flags name.
+    pub fn source(&self) -> Source {
+        match (&self.server, &self.data_dir) {
+            (Some(server), _) => Source::Server(Server::new(server)),
+            (None, dir) => Source::DataDir(dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into())),
+        }
+    }
+}
+
+/// A query engine over the data directory `dir`, which must exist.
+///
+/// # Errors
+/// [`Failure::Usage`] when `dir` does not exist; [`Failure::Other`] when it cannot be read.
+pub async fn open_data_dir(dir: &std::path::Path) -> Result<QueryEngine, Failure> {
+    if !dir.exists() {
+        return Err(Failure::Usage(format!(
+            "data directory {} does not exist",
+            dir.display()
+        )));
+    }
+    let dir = std::path::absolute(dir).context("resolving the data directory")?;
+    let snapshots = collector::open_read_only(&dir)
+        .await
+        .with_context(|| format!("reading {}", dir.display()))?;
+    Ok(QueryEngine::new(snapshots, &dir, QueryConfig::default()))
+}
+
+/// A running daemon's HTTP API.
+pub struct Server {
+    base: String,
+    client: reqwest::Client,
+}
+
+/// An error answer of the API: `{"error": {"code", "message", "parameter"?}}` (SPEC §7).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: reqwest::StatusCode,
+    /// `error.message`, else the body as text.
+    pub message: String,
+    /// `error.parameter`: the request parameter at fault, when the API names one.
+    pub parameter: Option<String>,
+}
+
+impl Server {
+    /// The API at `base` (a trailing `/` is ignored).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// `POST {base}{path}` with a JSON body, answered in `accept`.
+    ///
+    /// # Errors
+    /// An [`ApiError`] for an error answer; a transport error naming the URL otherwise.
+    pub async fn post(
+        &self,
+        path: &str,
+        accept: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<Bytes> {
+        let url = format!("{}{path}", self.base);
+        let request = self.client.post(&url).header("accept", accept).json(body);
+        Self::answer(&url, request).await
+    }
+
+    /// `GET {base}{path}?query`.
+    ///
+    /// # Errors
+    /// As [`Server::post`].
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Bytes> {
+        let url = format!("{}{path}", self.base);
+        let request = self.client.get(&url).query(query);
+        Self::answer(&url, request).await
+    }
+
+    async fn answer(url: &str, request: reqwest::RequestBuilder) -> anyhow::Result<Bytes> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("reading the answer of {url}"))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let error = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").cloned());
+        let field = |name: &str| {
+            error
+                .as_ref()
+                .and_then(|e| e.get(name))
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        };
+        Err(ApiError {
+            status,
+            message: field("message")
+                .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(&body))),
+            parameter: field("parameter"),
+        }
+        .into())
+    }
+}
+
+/// The daemon's SQL API as a monitor scheduler's query source (Arrow IPC answers), so
+/// `vigil backtest --server` runs the same code as the daemon's monitor job.
+#[async_trait::async_trait]
+impl SqlSource for Server {
+    async fn query(&self, sql: &str) -> analytics::Result<QueryResult> {
+        let failed = |e: String| analytics::Error::Execution(e);
+        let body = self
+            .post(
+                "/api/v1/sql",
+                "application/vnd.apache.arrow.stream",
+                &serde_json::json!({ "query": sql }),
+            )
+            .await
+            .map_err(|e| failed(format!("{e:#}")))?;
+        let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+            .map_err(|e| failed(e.to_string()))?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(QueryResult { schema, batches })
+    }
+}

@@ -1,0 +1,109 @@
+//! `vigil check-config`'s summary of resolved settings.
+
+use super::Settings;
+
+/// A human-readable summary of `settings`, printed by `vigil check-config`.
+pub fn describe(settings: &Settings) -> String {
+    let s = settings;
+    format!(
+        "data_dir = {}\notlp_grpc_addr = {}\notlp_http_addr = {}\nhttp_addr = {}\npg_addr = {} ({})\n\
+         limits.max_body_bytes = {}\nstorage: hot budget {} MiB, flush every {:?}, compact every {:?}\n\
+         query: timeout {:?}, memory limit {} MiB\ningest: confidence keys {:?}, {} escalation attribute rule(s), \
+         escalation tool prefixes {:?}\nprices: {} row(s), {} override(s)\nmonitors: {}\n{}rules: {}\n{}{}",
+        s.data_dir.display(),
+        s.otlp_grpc_addr,
+        s.otlp_http_addr,
+        s.http_addr,
+        s.pg_addr,
+        match &s.pg_auth.password {
+            Some(_) => format!("user {}, SCRAM-SHA-256 password", s.pg_auth.user),
+            None => "no password".to_owned(),
+        },
+        s.limits.max_body_bytes,
+        s.collector.hot_budget_bytes >> 20,
+        s.collector.flush_interval,
+        s.collector.compact_interval,
+        s.query.timeout,
+        s.query.memory_limit_bytes >> 20,
+        s.ingest.confidence_keys,
+        s.ingest.escalation_attributes.len(),
+        s.ingest.escalation_tool_prefixes,
+        s.prices.rows().len(),
+        s.prices.rows().iter().filter(|r| r.is_override).count(),
+        s.monitors.len(),
+        s.monitors
+            .iter()
+            .map(|m| format!(
+                "  {}: {} every {}s{}, {} ({:?}), baseline {:?}, direction {:?}, receivers {:?}\n",
+                m.name,
+                m.signal,
+                m.window_ns / 1_000_000_000,
+                if m.group_by.is_empty() { String::new() } else { format!(" per {}", m.group_by.join(",")) },
+                m.spec.name(),
+                m.spec,
+                m.baseline,
+                m.direction,
+                m.receivers,
+            ))
+            .collect::<String>(),
+        s.rules.len(),
+        s.rules
+            .iter()
+            .map(|r| format!(
+                "  {}: every {:?}, for {:?}, keep_firing_for {:?}, severity {}, receivers {:?}: {}\n",
+                r.name,
+                r.every,
+                r.for_,
+                r.keep_firing_for,
+                r.severity,
+                r.receivers,
+                r.query.split_whitespace().collect::<Vec<_>>().join(" "),
+            ))
+            .collect::<String>(),
+        describe_alerting(s),
+    )
+}
+
+/// The `[alerting]` switches and one line per receiver.
+fn describe_alerting(s: &Settings) -> String {
+    use alerts::receiver::Target;
+    let a = &s.alerting;
+    let mut out = format!(
+        "alerting: group_wait {:?}, group_interval {:?}, repeat_interval {:?}, rollback hooks {}, {}\nreceivers: {}\n",
+        a.group_wait,
+        a.group_interval,
+        a.repeat_interval,
+        if a.rollback_hooks { "on" } else { "off" },
+        if a.dry_run {
+            "DRY RUN (nothing is sent)"
+        } else {
+            "sending"
+        },
+        s.receivers.len(),
+    );
+    for r in &s.receivers {
+        let target = match &r.target {
+            Target::Webhook { url, .. } => format!(
+                "webhook {url}{}, signed",
+                if r.rollback { " (rollback hook)" } else { "" }
+            ),
+            Target::Email { to, smtp } => format!(
+                "email to {} via {}:{} ({:?})",
+                to.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                smtp.host,
+                smtp.port,
+                smtp.tls,
+            ),
+        };
+        out.push_str(&format!(
+            "  {}: {target}, group_by {:?}, send_resolved {}\n",
+            r.name(),
+            r.route.group_by,
+            r.route.send_resolved,
+        ));
+    }
+    out
+}

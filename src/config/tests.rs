@@ -1,0 +1,97 @@
+use super::*;
+
+fn parse_err(text: &str) -> ConfigError {
+    match parse(text, "vigil.toml") {
+        Ok(_) => panic!("{text:?} should not parse"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn an_unknown_key_is_named_by_its_path() {
+    let e = parse_err("[[rule]]\nname = \"r\"\nquery = \"SELECT 1\"\nevry = \"1s\"\n");
+    assert_eq!(e.key, "rule[0].evry", "{e}");
+    assert!(e.problem.contains("unknown field `evry`"), "{e}");
+    assert!(e.problem.contains("line 4, column 1 of vigil.toml"), "{e}");
+    let e = parse_err("[storage]\nflush_intervall = \"1s\"\n");
+    assert_eq!(e.key, "storage.flush_intervall", "{e}");
+}
+
+#[test]
+fn a_bad_value_inside_an_inline_table_is_named_by_its_path() {
+    // The line rescan this replaced named `monitor[0].baseline` at best.
+    let e = parse_err(
+        "[[monitor]]\nname = \"acc\"\nsignal = \"score:accuracy\"\nwindow = \"1m\"\n\
+         detector = \"shewhart\"\nbaseline = { mean = \"high\", sd = 0.01 }\n",
+    );
+    assert_eq!(e.key, "monitor[0].baseline.mean", "{e}");
+    assert!(e.problem.contains("line 6"), "{e}");
+}
+
+#[test]
+fn a_bad_value_after_a_multi_line_string_is_named_by_its_path() {
+    // A multi-line query has lines that look like `key = value`; the path comes from the
+    // deserializer, not from the text.
+    let e = parse_err(
+        "[[rule]]\nname = \"r\"\nquery = \"\"\"\nSELECT agent_name,\n  every = 1\nFROM spans\"\"\"\n\
+         every = 5\n",
+    );
+    assert_eq!(e.key, "rule[0].every", "{e}");
+    assert!(e.problem.contains("line 7"), "{e}");
+}
+
+#[test]
+fn invalid_toml_names_the_file_and_the_place() {
+    let e = parse_err("[storage\nhot_budget_mib = 1\n");
+    assert_eq!(e.key, "vigil.toml", "{e}");
+    assert!(e.problem.contains("line 1"), "{e}");
+}
+
+#[test]
+fn section_errors_keep_their_keys() {
+    for (text, key) in [
+        ("[storage]\nhot_budget_mib = 0\n", "storage.hot_budget_mib"),
+        (
+            "[storage]\nflush_interval = \"0s\"\n",
+            "storage.flush_interval",
+        ),
+        ("[query]\ntimeout = \"0s\"\n", "query.timeout"),
+        ("[pg]\nuser = \"\"\n", "pg.user"),
+        ("[limits]\nmax_body_bytes = 0\n", "limits.max_body_bytes"),
+        (
+            "[[rule]]\nname = \"r\"\nquery = \"SELECT 1\"\nreceivers = [\"pager\"]\n",
+            "rule[0].receivers",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.toml");
+        std::fs::write(&path, text).unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let e = match resolve(&args) {
+            Ok(_) => panic!("{text:?} should be refused"),
+            Err(e) => e,
+        };
+        assert_eq!(e.key, key, "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn an_unknown_rule_receiver_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(
+        &path,
+        "[[rule]]\nname = \"r\"\nquery = \"SELECT 1\"\nreceivers = [\"pager\"]\n",
+    )
+    .unwrap();
+    let args = ServeArgs {
+        config: Some(path),
+        ..ServeArgs::default()
+    };
+    let e = resolve(&args).err().unwrap();
+    assert_eq!(e.key, "rule[0].receivers");
+    assert!(e.problem.contains("\"pager\""), "{e}");
+}

@@ -3,7 +3,7 @@
 /// Errors of alert configuration, the persistent store, silences and signatures.
 ///
 /// Delivery failures are not errors: a receiver that answers 503 is an
-/// [`crate::notifier::DeliveryOutcome`], recorded and retried by the outbox.
+/// [`crate::notification::DeliveryOutcome`], recorded and retried by the outbox.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration value is missing or wrong; `key` names it as the TOML spells it

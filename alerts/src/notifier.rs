@@ -10,8 +10,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use crate::notification::DeliveryOutcome;
-use crate::notification::Notification;
+use crate::notification::{DeliveryOutcome, Notification};
 
 /// Sends a notification to one receiver.
 #[async_trait]

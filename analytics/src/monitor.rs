@@ -15,12 +15,14 @@ mod drift;
 mod scheduler;
 mod series;
 mod signal;
+mod source;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::{BaselineConfig, BaselinePlan, Monitor, MonitorConfig, validate_monitors};
 pub use drift::{drift_batch, drift_rows, latest_rows};
-pub use scheduler::{Pass, Scheduler, SqlSource};
+pub use scheduler::{Pass, Scheduler};
 pub use series::{DriftRow, Phase, SeriesState, WindowMeasure};
 pub use signal::{Measure, Signal, windows_sql};
+pub use source::SqlSource;

@@ -11,9 +11,7 @@ use super::ks::Ks;
 use super::p_chart::{PChart, PChartState};
 use super::shewhart::{HISTORY_LEN, Shewhart, ShewhartState};
 use super::spec::{DetectorSpec, Direction};
-use super::step::DistributionState;
-// `series` names the step types through this module.
-pub(super) use super::step::{Step, StepDetail};
+use super::step::{DistributionState, Step};
 
 /// One period's input.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -32,9 +32,10 @@ use std::collections::{HashMap, VecDeque};
 pub use csv_io::{format_number, run_detect};
 
 use super::baseline::Baseline;
-use super::detector::{Detector, Observation, Step};
+use super::detector::{Detector, Observation};
 use super::error::{Error, Result};
 use super::spec::{DEFAULT_L, DetectorSpec, Direction, WeRule};
+use super::step::Step;
 
 /// `vigil detect`'s flags as given, before validation (what clap produces).
 #[derive(Clone, Debug, Default, PartialEq)]

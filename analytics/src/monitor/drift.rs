@@ -15,8 +15,8 @@ use schemas::tables::drift_columns as col;
 use schemas::tables::{Table, attribute_map_builder, partition_date};
 use schemas::window::{WindowFigures, WindowPhase, time_of_ns};
 
-use super::scheduler::SqlSource;
 use super::series::DriftRow;
+use super::source::SqlSource;
 use crate::error::{Error, Result};
 
 /// The rows as one batch of [`Table::Drift`]'s schema.

@@ -2,9 +2,9 @@
 
 use std::io::{Read, Write};
 
-use super::super::detector::StepDetail;
 use super::super::error::{Error, Result};
 use super::super::spec::DetectorSpec;
+use super::super::step::StepDetail;
 use super::{DetectArgs, InputRow, OutputRow, SeriesRunner};
 
 /// Runs `vigil detect`: validates `args`, reads CSV rows from `input`, writes CSV to

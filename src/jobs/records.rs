@@ -1,4 +1,4 @@
-//! The alert record copier: the dispatcher's [`AlertRecord`]s (transitions, notification
+//! The alert record copier: the dispatcher's [`::alerts::AlertRecord`]s (transitions, notification
 //! decisions, delivery attempts, verdicts) into the `alerts` table through the
 //! collector's durable write path, exactly once.
 

@@ -10,9 +10,8 @@
 
 use std::sync::Arc;
 
-use ::alerts::Dispatcher;
-use ::alerts::Evaluation;
 use ::alerts::sql_rule::{Instance, RuleInstances};
+use ::alerts::{Dispatcher, Evaluation};
 use analytics::QueryEngine;
 use analytics::rule::{Rule, result_rows};
 use chrono::Utc;

@@ -153,16 +153,19 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    /// RFC 9110 §5.6.7's example instant in IMF-fixdate, obsolete RFC 850 and asctime form.
+    const RFC_EXAMPLE_DATES: [&str; 3] = [
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+    ];
+
     /// RFC 9110 §5.6.7: the same instant in IMF-fixdate, obsolete RFC 850 and asctime
     /// form (the RFC's own examples); each is one minute after `now`.
     #[test]
     fn parses_all_three_http_date_forms() {
         let now = minute_before_rfc_example();
-        for value in [
-            "Sun, 06 Nov 1994 08:49:37 GMT",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-        ] {
+        for value in RFC_EXAMPLE_DATES {
             assert_eq!(
                 parse_retry_after(value, now),
                 Some(Duration::from_secs(60)),
@@ -175,11 +178,7 @@ mod tests {
     #[test]
     fn a_past_http_date_means_retry_now() {
         let now = minute_before_rfc_example() + TimeDelta::hours(1);
-        for value in [
-            "Sun, 06 Nov 1994 08:49:37 GMT",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-        ] {
+        for value in RFC_EXAMPLE_DATES {
             assert_eq!(
                 parse_retry_after(value, now),
                 Some(Duration::ZERO),

@@ -15,6 +15,7 @@ pub use describe::describe;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use analytics::monitor::{Monitor, MonitorConfig, validate_monitors};
 use analytics::rule::{Rule, RuleConfig, validate_rules};
@@ -26,7 +27,9 @@ use serde::Deserialize;
 
 pub use schemas::config::ConfigError;
 
+use crate::auth::{AuthConfig, Token, Tokens};
 use crate::pg::{PgAuth, PgConfig};
+use crate::tls::TlsConfig;
 
 /// Flags of `vigil serve`: *how* the daemon runs. Each has a `VIGIL_*` environment
 /// variable and a key of the same name in the config file, with precedence flag >
@@ -59,6 +62,10 @@ pub struct ServeArgs {
     /// (`info,deltalake=debug`). Wins over `RUST_LOG` [default: info].
     #[arg(long, env = "VIGIL_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Allow listening beyond loopback with no `[[auth.token]]`: anyone who reaches a
+    /// port can then read, write and silence (a warning at start and on `/readyz`).
+    #[arg(long, env = "VIGIL_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
 /// Log output format.
@@ -104,6 +111,12 @@ pub struct ConfigFile {
     /// The PostgreSQL front end ([`crate::pg`]).
     #[serde(default)]
     pub pg: PgConfig,
+    /// Tokens and browser guards, `[auth]` and `[[auth.token]]` ([`crate::auth`]).
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// TLS on every listener, `[tls]` ([`crate::tls`]).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Price overrides, `[[price]]` (`schemas`).
     #[serde(default, rename = "price")]
     pub prices: Vec<PriceOverride>,
@@ -153,6 +166,15 @@ pub struct Settings {
     pub pg_addr: SocketAddr,
     /// PostgreSQL user, and password when one is configured.
     pub pg_auth: PgAuth,
+    /// The tokens (`[[auth.token]]`, plus `[pg] password_env` as a read token); empty
+    /// when authentication is off.
+    pub tokens: Arc<Tokens>,
+    /// `[auth]` as written (host and origin allow-lists).
+    pub auth: AuthConfig,
+    /// `--insecure-no-auth`: listening beyond loopback without tokens was asked for.
+    pub insecure_no_auth: bool,
+    /// `[tls]`.
+    pub tls: TlsConfig,
     /// Log format.
     pub log_format: LogFormat,
     /// `--log-level` (or `VIGIL_LOG_LEVEL`).
@@ -284,32 +306,68 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             return Err(err(&format!("ingest.confidence_keys[{i}]"), "is empty"));
         }
     }
+    let otlp_grpc_addr = addr(
+        "otlp_grpc_addr",
+        args.otlp_grpc_addr.clone(),
+        file.otlp_grpc_addr,
+        "127.0.0.1:4317",
+    )?;
+    let otlp_http_addr = addr(
+        "otlp_http_addr",
+        args.otlp_http_addr.clone(),
+        file.otlp_http_addr,
+        "127.0.0.1:4318",
+    )?;
+    let http_addr = addr(
+        "http_addr",
+        args.http_addr.clone(),
+        file.http_addr,
+        "127.0.0.1:8080",
+    )?;
+    let pg_addr = addr(
+        "pg_addr",
+        args.pg_addr.clone(),
+        file.pg_addr,
+        "127.0.0.1:5433",
+    )?;
+    let env_fn = |var: &str| std::env::var(var).ok();
+    let mut tokens = Tokens::resolve(&file.auth, &env_fn)?;
+    if tokens.enabled()
+        && let Some(password) = &pg_auth.password
+    {
+        // `[pg] password_env` keeps working: a read token named after `[pg] user`.
+        tokens.push(Token::new(
+            &pg_auth.user,
+            &[crate::auth::Scope::Read],
+            password,
+        ));
+    }
+    if !tokens.enabled() && !args.insecure_no_auth {
+        let listeners = [
+            ("otlp_grpc_addr", otlp_grpc_addr),
+            ("otlp_http_addr", otlp_http_addr),
+            ("http_addr", http_addr),
+            ("pg_addr", pg_addr),
+        ];
+        if let Some((key, exposed)) = listeners.iter().find(|(_, a)| !a.ip().is_loopback()) {
+            return Err(err(
+                key,
+                format!(
+                    "{exposed} is reachable beyond this machine and no [[auth.token]] is configured, so anyone could read, write and silence; add a token (`[[auth.token]] name = \"oncall\" scopes = [\"admin\"] secret_env = \"VIGIL_TOKEN_ONCALL\"`, docs/security.md) or pass --insecure-no-auth"
+                ),
+            ));
+        }
+    }
     Ok(Settings {
         data_dir,
-        otlp_grpc_addr: addr(
-            "otlp_grpc_addr",
-            args.otlp_grpc_addr.clone(),
-            file.otlp_grpc_addr,
-            "127.0.0.1:4317",
-        )?,
-        otlp_http_addr: addr(
-            "otlp_http_addr",
-            args.otlp_http_addr.clone(),
-            file.otlp_http_addr,
-            "127.0.0.1:4318",
-        )?,
-        http_addr: addr(
-            "http_addr",
-            args.http_addr.clone(),
-            file.http_addr,
-            "127.0.0.1:8080",
-        )?,
-        pg_addr: addr(
-            "pg_addr",
-            args.pg_addr.clone(),
-            file.pg_addr,
-            "127.0.0.1:5433",
-        )?,
+        otlp_grpc_addr,
+        otlp_http_addr,
+        http_addr,
+        pg_addr,
+        tokens: Arc::new(tokens),
+        auth: file.auth,
+        insecure_no_auth: args.insecure_no_auth,
+        tls: file.tls,
         pg_auth,
         log_format: args
             .log_format

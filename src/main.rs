@@ -8,7 +8,9 @@
 //! - `otlp`: the OTLP receivers (gRPC, HTTP, intake); `http`: the API; `pg`: the
 //!   PostgreSQL front end; `render`: results as JSON, CSV, tables, Parquet.
 //! - `jobs`: background loops (monitors, SQL rules, alert records).
+//! - `auth`: tokens, scopes and the browser guards; `tls`: TLS on every listener.
 
+mod auth;
 mod cli;
 mod commands;
 mod config;
@@ -18,6 +20,7 @@ mod logging;
 mod otlp;
 mod pg;
 mod render;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -114,6 +114,12 @@ pub struct Dispatcher {
     last_seq: watch::Sender<u64>,
     task: StdMutex<Option<JoinHandle<()>>>,
     last_prune: StdMutex<Option<DateTime<Utc>>>,
+    /// `[alerting] rollback_hooks` as configured at this start.
+    config_rollback_hooks: bool,
+    /// The switch in force (its `enabled` is also the engine's setting).
+    rollback_switch: StdMutex<RollbackSwitch>,
+    /// The start-up disagreement between the stored switch and the config, if any.
+    rollback_warning: Option<String>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -176,6 +182,16 @@ impl Dispatcher {
             ));
         }
         let outbox = Outbox::open(&path, alerting.retry_policy(), jitter_seed)?;
+        let switch = rollback::resolve(alerting.rollback_hooks, outbox.rollback_switch()?.as_ref());
+        if switch.clear {
+            outbox.set_rollback_switch(None)?;
+        }
+        if let Some(notice) = &switch.notice {
+            tracing::info!("{notice}");
+        }
+        if let Some(warning) = &switch.warning {
+            tracing::warn!("{warning}");
+        }
         let state: EngineState = match outbox.load_state()? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
                 key: "state/engine".into(),
@@ -194,7 +210,7 @@ impl Dispatcher {
         let settings = Settings {
             external_url: alerting.external_url.clone().unwrap_or(external_url),
             dry_run: alerting.dry_run,
-            rollback_hooks: alerting.rollback_hooks,
+            rollback_hooks: switch.switch.enabled,
             resolved_retention: alerting.resolved_retention,
             silence_retention: alerting.silence_retention,
         };
@@ -213,6 +229,9 @@ impl Dispatcher {
             last_seq: watch::channel(last).0,
             task: StdMutex::new(None),
             last_prune: StdMutex::new(None),
+            config_rollback_hooks: alerting.rollback_hooks,
+            rollback_switch: StdMutex::new(switch.switch),
+            rollback_warning: switch.warning,
         })
     }
 
@@ -396,24 +415,35 @@ impl Dispatcher {
         self.engine.lock().await.alerts(now)
     }
 
-    /// Creates (or, with `spec.id`, updates) a silence at `now`; returns its id.
+    /// Creates (or, with `spec.id`, updates) a silence at `now` on behalf of `actor`
+    /// (the authenticated token name, or `anonymous`); returns its id. Committed
+    /// (fsynced) before it returns.
     ///
     /// # Errors
-    /// [`Error::InvalidSilence`], [`Error::UnknownSilence`], store errors.
-    pub async fn put_silence(&self, spec: SilenceSpec, now: DateTime<Utc>) -> Result<String> {
+    /// [`Error::InvalidSilence`] (including the limits of [`crate::silence`]),
+    /// [`Error::UnknownSilence`], store errors.
+    pub async fn put_silence(
+        &self,
+        spec: SilenceSpec,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
         let new_id = uuid::Uuid::new_v4().to_string();
         let (id, _) = self
-            .commit_change(|e| Ok((e.silences_mut().put(spec, new_id, now)?, Output::default())))
+            .commit_change(|e| {
+                let id = e.silences_mut().put(spec, new_id, actor, now)?;
+                Ok((id, Output::default()))
+            })
             .await?;
         Ok(id)
     }
 
-    /// Expires a silence at `now`.
+    /// Expires a silence at `now` on behalf of `actor`. Committed before it returns.
     ///
     /// # Errors
     /// [`Error::UnknownSilence`], store errors.
-    pub async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
-        self.commit_change(|e| Ok((e.silences_mut().expire(id, now)?, Output::default())))
+    pub async fn expire_silence(&self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        self.commit_change(|e| Ok((e.silences_mut().expire(id, actor, now)?, Output::default())))
             .await?;
         Ok(())
     }
@@ -439,20 +469,6 @@ impl Dispatcher {
             silence: s.clone(),
             state: s.state(now),
         })
-    }
-
-    /// Switches rollback hooks on or off at run time (an on-call kill switch; the
-    /// config's `rollback_hooks` applies again after a restart). While off, rollback
-    /// notifications are recorded as `rollback_disabled` and queued ones go to the dead
-    /// letters unsent.
-    pub async fn set_rollback_hooks(&self, enabled: bool) {
-        self.engine.lock().await.set_rollback_hooks(enabled);
-    }
-
-    /// Whether rollback hooks are on: the config's `rollback_hooks`, or the last
-    /// [`Dispatcher::set_rollback_hooks`] since the start.
-    pub async fn rollback_hooks(&self) -> bool {
-        self.engine.lock().await.settings().rollback_hooks
     }
 
     /// Records with `seq > after`, oldest first, at most `limit`: rows for the
@@ -499,5 +515,7 @@ impl Dispatcher {
 }
 
 mod lifecycle;
+mod rollback;
 
 pub use lifecycle::DrainReport;
+pub use rollback::{Resolution, RollbackSwitch, SwitchSource, resolve};

@@ -187,7 +187,8 @@ impl Engine {
         &self.settings
     }
 
-    /// Switches rollback hooks on or off (not stored: the config decides at start).
+    /// Switches rollback hooks on or off (the dispatcher stores the switch apart from the
+    /// engine state, see [`crate::dispatcher::RollbackSwitch`]).
     pub fn set_rollback_hooks(&mut self, enabled: bool) {
         self.settings.rollback_hooks = enabled;
     }

@@ -38,6 +38,7 @@ pub mod outbox;
 pub mod payload;
 pub mod receiver;
 pub mod record;
+pub mod redact;
 pub mod retry;
 pub mod signature;
 pub mod silence;
@@ -46,7 +47,10 @@ pub mod state;
 pub mod testing;
 pub mod webhook;
 
-pub use dispatcher::{Clock, Dispatcher, DispatcherOptions, SystemClock, build_notifiers};
+pub use dispatcher::{
+    Clock, Dispatcher, DispatcherOptions, RollbackSwitch, SwitchSource, SystemClock,
+    build_notifiers,
+};
 pub use error::{Error, Result};
 pub use evaluation::{Evaluation, Outcome, WindowFigures};
 pub use notification::DeliveryOutcome;

@@ -39,7 +39,8 @@ pub const FILE_NAME: &str = "alerts.redb";
 const NOTIFICATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("notifications");
 /// id → next attempt (unix ns): the pending ones only.
 const PENDING: TableDefinition<&str, i64> = TableDefinition::new("pending");
-/// name → JSON blob; `engine` holds the dispatcher's state.
+/// name → JSON blob; `engine` holds the dispatcher's state, `rollback_switch` the
+/// [`StoredSwitch`] of the last `PUT /api/v1/rollback-hooks`.
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// seq → JSON [`AlertRecord`], until the root acknowledges it.
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
@@ -47,6 +48,7 @@ const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const ENGINE_KEY: &str = "engine";
+const SWITCH_KEY: &str = "rollback_switch";
 const NEXT_SEQ: &str = "next_seq";
 
 /// Maps each redb error type into [`Error::Store`].
@@ -74,6 +76,21 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Our stored types are plain data with string map keys: encoding cannot fail.
     serde_json::to_vec(value).unwrap_or_else(|e| unreachable!("store encoding cannot fail: {e}"))
+}
+
+/// The rollback switch as set at run time (`PUT /api/v1/rollback-hooks`), stored so that
+/// it survives a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSwitch {
+    /// Whether rollback hooks were switched on or off.
+    pub enabled: bool,
+    /// Who switched (the token name, or `anonymous`).
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `[alerting] rollback_hooks` at that time: if the config says otherwise at a
+    /// start, the operator edited the file since, and the config wins.
+    pub config: bool,
 }
 
 /// The outbox and the state stored with it (one redb file).
@@ -108,6 +125,40 @@ impl Outbox {
         let txn = self.db.begin_read().db()?;
         let table = txn.open_table(STATE).db()?;
         Ok(table.get(ENGINE_KEY).db()?.map(|v| v.value().to_vec()))
+    }
+
+    /// The stored rollback switch, if one was set and not cleared.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::Corrupt`] if it does not decode.
+    pub fn rollback_switch(&self) -> Result<Option<StoredSwitch>> {
+        let txn = self.db.begin_read().db()?;
+        let table = txn.open_table(STATE).db()?;
+        let value = table.get(SWITCH_KEY).db()?;
+        value
+            .map(|v| decode(&format!("state/{SWITCH_KEY}"), v.value()))
+            .transpose()
+    }
+
+    /// Stores the rollback switch (`Some`) or clears it (`None`); durable (fsynced)
+    /// when this returns.
+    ///
+    /// # Errors
+    /// Store errors (nothing changed).
+    pub fn set_rollback_switch(&self, switch: Option<&StoredSwitch>) -> Result<()> {
+        let txn = self.db.begin_write().db()?;
+        {
+            let mut table = txn.open_table(STATE).db()?;
+            match switch {
+                Some(s) => {
+                    table.insert(SWITCH_KEY, encode(s).as_slice()).db()?;
+                }
+                None => {
+                    table.remove(SWITCH_KEY).db()?;
+                }
+            }
+        }
+        txn.commit().db()
     }
 
     /// Atomically stores the engine `state` (if given), queues `notifications` (ids

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::group::{GroupBy, Route};
+use crate::redact::{redact_url, redact_url_text};
 use crate::retry::RetryPolicy;
 use crate::signature::SigningKey;
 
@@ -130,8 +131,9 @@ pub enum ReceiverKind {
     Email,
 }
 
-/// `[[receiver]]` as written.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `[[receiver]]` as written. Its `Debug` shows `url` redacted
+/// ([`crate::redact::redact_url`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverConfig {
     /// Unique name, referenced by monitors' `receivers`.
@@ -167,6 +169,26 @@ pub struct ReceiverConfig {
     /// Overrides `[alerting] repeat_interval`.
     #[serde(default, with = "humantime_serde")]
     pub repeat_interval: Option<Duration>,
+}
+
+impl fmt::Debug for ReceiverConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_deref().map(redact_url_text))
+            .field("secret_env", &self.secret_env)
+            .field("send_resolved", &self.send_resolved)
+            .field("rollback", &self.rollback)
+            .field("timeout", &self.timeout)
+            .field("to", &self.to)
+            .field("max_alerts", &self.max_alerts)
+            .field("group_by", &self.group_by)
+            .field("group_wait", &self.group_wait)
+            .field("group_interval", &self.group_interval)
+            .field("repeat_interval", &self.repeat_interval)
+            .finish()
+    }
 }
 
 /// SMTP transport security.
@@ -231,8 +253,8 @@ pub struct SmtpSettings {
     pub timeout: Duration,
 }
 
-/// Where a validated receiver sends.
-#[derive(Clone, Debug)]
+/// Where a validated receiver sends. Its `Debug` shows the URL redacted and no secret.
+#[derive(Clone)]
 pub enum Target {
     /// Signed HTTP POST.
     Webhook {
@@ -250,6 +272,24 @@ pub enum Target {
         /// The SMTP server.
         smtp: SmtpSettings,
     },
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Webhook { url, key, timeout } => f
+                .debug_struct("Webhook")
+                .field("url", &redact_url(url).as_str())
+                .field("key", key)
+                .field("timeout", timeout)
+                .finish(),
+            Target::Email { to, smtp } => f
+                .debug_struct("Email")
+                .field("to", to)
+                .field("smtp", smtp)
+                .finish(),
+        }
+    }
 }
 
 /// A validated receiver.

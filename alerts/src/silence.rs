@@ -10,6 +10,14 @@
 //! empty string; regexes are anchored (`^(?:re)$`); `isEqual = false` negates. A silence
 //! is *pending* before `startsAt`, *active* until `endsAt`, then *expired*. Expired
 //! silences are kept for a retention period, then forgotten.
+//!
+//! Limits (as Alertmanager's `--silences.max-silences` and
+//! `--silences.max-silence-size-bytes`): at most [`MAX_LIVE_SILENCES`] live (pending or
+//! active) silences, [`MAX_MATCHERS`] matchers per silence, and bounded field lengths
+//! ([`MAX_ID_BYTES`], [`MAX_MATCHER_NAME_BYTES`], [`MAX_MATCHER_VALUE_BYTES`],
+//! [`MAX_CREATED_BY_BYTES`], [`MAX_COMMENT_BYTES`]), checked before any regex compiles.
+//! Each silence records the authenticated `actor` of its last change, next to the
+//! client-supplied `createdBy`.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -20,6 +28,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::labels::Labels;
+
+/// At most this many silences may be live (pending or active) at once; an update of a
+/// live silence does not count.
+pub const MAX_LIVE_SILENCES: usize = 1_000;
+/// At most this many matchers per silence.
+pub const MAX_MATCHERS: usize = 32;
+/// Longest `id` a client may send, in bytes.
+pub const MAX_ID_BYTES: usize = 64;
+/// Longest matcher `name`, in bytes.
+pub const MAX_MATCHER_NAME_BYTES: usize = 256;
+/// Longest matcher `value` (or regex), in bytes.
+pub const MAX_MATCHER_VALUE_BYTES: usize = 1_024;
+/// Longest `createdBy`, in bytes.
+pub const MAX_CREATED_BY_BYTES: usize = 256;
+/// Longest `comment`, in bytes.
+pub const MAX_COMMENT_BYTES: usize = 4_096;
+/// The actor of silences stored before actors were recorded, and of unauthenticated
+/// requests.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// One matcher of a silence (Alertmanager v2 `Matcher`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,12 +98,20 @@ pub struct Silence {
     pub starts_at: DateTime<Utc>,
     /// End.
     pub ends_at: DateTime<Utc>,
-    /// Who created it.
+    /// Who created it (as the client says).
     pub created_by: String,
     /// Why.
     pub comment: String,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Who made the last change (create, update or expire) as authenticated: a token
+    /// name, or `anonymous` (also for silences stored before actors were recorded).
+    #[serde(default = "anonymous")]
+    pub actor: String,
+}
+
+fn anonymous() -> String {
+    ANONYMOUS.to_owned()
 }
 
 /// Where a silence is in its life at some time.
@@ -158,6 +193,44 @@ impl Compiled {
     }
 }
 
+/// `field is N bytes; at most MAX` if `text` is longer than `max` bytes.
+fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
+    if text.len() > max {
+        return Err(Error::InvalidSilence(format!(
+            "{field} is {} bytes; at most {max}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The size limits of a posted silence (before anything is compiled).
+fn check_limits(spec: &SilenceSpec) -> Result<()> {
+    if let Some(id) = &spec.id {
+        check_len("id", id, MAX_ID_BYTES)?;
+    }
+    if spec.matchers.len() > MAX_MATCHERS {
+        return Err(Error::InvalidSilence(format!(
+            "matchers: {} given; at most {MAX_MATCHERS}",
+            spec.matchers.len()
+        )));
+    }
+    for (i, m) in spec.matchers.iter().enumerate() {
+        check_len(
+            &format!("matchers[{i}].name"),
+            &m.name,
+            MAX_MATCHER_NAME_BYTES,
+        )?;
+        check_len(
+            &format!("matchers[{i}].value"),
+            &m.value,
+            MAX_MATCHER_VALUE_BYTES,
+        )?;
+    }
+    check_len("createdBy", &spec.created_by, MAX_CREATED_BY_BYTES)?;
+    check_len("comment", &spec.comment, MAX_COMMENT_BYTES)
+}
+
 fn compile(matchers: &[Matcher]) -> Result<Vec<Compiled>> {
     if matchers.is_empty() {
         return Err(Error::InvalidSilence(
@@ -203,16 +276,24 @@ impl TryFrom<Vec<Silence>> for Silences {
 }
 
 impl Silences {
-    /// Validates `spec` and stores it at `now`. With `spec.id` set, replaces that
-    /// unexpired silence (keeping the id); otherwise stores it under `new_id`. Returns
-    /// the id.
+    /// Validates `spec` and stores it at `now`, made by `actor`. With `spec.id` set,
+    /// replaces that unexpired silence (keeping the id); otherwise stores it under
+    /// `new_id`. Returns the id.
     ///
     /// # Errors
-    /// [`Error::InvalidSilence`] naming the field (no matchers, a bad label name or
-    /// regex, only matchers that match the empty string, end not after start, end in
-    /// the past, empty `createdBy` or `comment`); [`Error::UnknownSilence`] for an id
-    /// that is unknown or expired.
-    pub fn put(&mut self, spec: SilenceSpec, new_id: String, now: DateTime<Utc>) -> Result<String> {
+    /// [`Error::InvalidSilence`] naming the field (a limit exceeded, no matchers, a bad
+    /// label name or regex, only matchers that match the empty string, end not after
+    /// start, end in the past, empty `createdBy` or `comment`, or a new silence while
+    /// [`MAX_LIVE_SILENCES`] are live); [`Error::UnknownSilence`] for an id that is
+    /// unknown or expired.
+    pub fn put(
+        &mut self,
+        spec: SilenceSpec,
+        new_id: String,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        check_limits(&spec)?;
         let compiled = compile(&spec.matchers)?;
         if spec.ends_at <= spec.starts_at {
             return Err(Error::InvalidSilence(
@@ -241,7 +322,15 @@ impl Silences {
                 }
                 id
             }
-            None => new_id,
+            None => {
+                let live = self.live(now);
+                if live >= MAX_LIVE_SILENCES {
+                    return Err(Error::InvalidSilence(format!(
+                        "{live} silences are live; expire some before adding more"
+                    )));
+                }
+                new_id
+            }
         };
         let silence = Silence {
             id: id.clone(),
@@ -251,17 +340,26 @@ impl Silences {
             created_by: spec.created_by,
             comment: spec.comment,
             updated_at: now,
+            actor: actor.to_owned(),
         };
         self.items.insert(id.clone(), (silence, compiled));
         Ok(id)
     }
 
-    /// Expires a silence at `now` (Alertmanager `DELETE /api/v2/silence/{id}`): an
-    /// active one ends now, a pending one starts and ends now.
+    /// How many silences are live (pending or active) at `now`.
+    pub fn live(&self, now: DateTime<Utc>) -> usize {
+        self.items
+            .values()
+            .filter(|(s, _)| s.state(now) != SilenceState::Expired)
+            .count()
+    }
+
+    /// Expires a silence at `now` on behalf of `actor` (Alertmanager `DELETE
+    /// /api/v2/silence/{id}`): an active one ends now, a pending one starts and ends now.
     ///
     /// # Errors
     /// [`Error::UnknownSilence`] if it does not exist or has already expired.
-    pub fn expire(&mut self, id: &str, now: DateTime<Utc>) -> Result<()> {
+    pub fn expire(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let Some((silence, _)) = self.items.get_mut(id) else {
             return Err(Error::UnknownSilence(id.to_owned()));
         };
@@ -272,6 +370,7 @@ impl Silences {
         }
         silence.ends_at = now;
         silence.updated_at = now;
+        actor.clone_into(&mut silence.actor);
         Ok(())
     }
 

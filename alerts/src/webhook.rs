@@ -5,6 +5,9 @@
 //! and a fresh `webhook-timestamp` and `webhook-signature` (Standard Webhooks; see
 //! [`crate::signature`]). Redirects are not followed: a moved hook is a configuration
 //! problem, and following a 30x would resend a signed body to another host.
+//!
+//! The URL may hold credentials: errors (which become `last_error`, dead-letter reasons
+//! and `alerts` records) and `Debug` show it as [`redact_url`] does.
 
 use std::time::Duration;
 
@@ -15,17 +18,29 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use crate::error::{Error, Result};
 use crate::notification::{DeliveryOutcome, Notification};
 use crate::notifier::Notifier;
+use crate::redact::redact_url;
 use crate::retry::parse_retry_after;
 use crate::signature::{
     IDEMPOTENCY_KEY, SigningKey, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, sign,
 };
 
 /// Posts notifications to one URL.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WebhookNotifier {
     client: reqwest::Client,
     url: reqwest::Url,
+    /// `url` as shown in errors and logs.
+    shown: reqwest::Url,
     key: SigningKey,
+}
+
+impl std::fmt::Debug for WebhookNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookNotifier")
+            .field("url", &self.shown.as_str())
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookNotifier {
@@ -34,12 +49,26 @@ impl WebhookNotifier {
     /// # Errors
     /// [`Error::Config`] if the HTTP client cannot be built (TLS roots unavailable).
     pub fn new(url: reqwest::Url, key: SigningKey, timeout: Duration) -> Result<Self> {
+        let shown = redact_url(&url);
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::config(format!("webhook {url}"), e.to_string()))?;
-        Ok(Self { client, url, key })
+            .map_err(|e| Error::config(format!("webhook {shown}"), e.to_string()))?;
+        Ok(Self {
+            client,
+            url,
+            shown,
+            key,
+        })
+    }
+
+    /// The error's text with the URL it names redacted.
+    fn describe(&self, mut e: reqwest::Error) -> String {
+        if let Some(url) = e.url_mut() {
+            *url = redact_url(url);
+        }
+        error_chain(&e).replace(self.url.as_str(), self.shown.as_str())
     }
 }
 
@@ -71,11 +100,11 @@ impl Notifier for WebhookNotifier {
             // succeed; everything else (connect, timeout, reset) is worth a retry.
             Err(e) if e.is_builder() => DeliveryOutcome::Failed {
                 code: None,
-                error: error_chain(&e),
+                error: self.describe(e),
             },
             Err(e) => DeliveryOutcome::Retry {
                 code: None,
-                error: error_chain(&e),
+                error: self.describe(e),
                 retry_after: None,
             },
         }

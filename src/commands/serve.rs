@@ -286,8 +286,9 @@ async fn open_dispatcher(
     let dispatcher = tokio::task::spawn_blocking(move || alerts::Dispatcher::open(options))
         .await?
         .with_context(|| format!("opening the alert store {}", path.display()))?;
+    // The stored switch may win over `[alerting] rollback_hooks`.
     metrics::gauge!("vigil_rollback_hooks_enabled")
-        .set(f64::from(u8::from(settings.alerting.rollback_hooks)));
+        .set(f64::from(u8::from(dispatcher.rollback_switch().enabled)));
     if settings.alerting.dry_run {
         tracing::warn!("[alerting] dry_run: notifications are recorded in `alerts`, never sent");
     }

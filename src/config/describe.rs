@@ -84,7 +84,8 @@ fn describe_alerting(s: &Settings) -> String {
     for r in &s.receivers {
         let target = match &r.target {
             Target::Webhook { url, .. } => format!(
-                "webhook {url}{}, signed",
+                "webhook {}{}, signed",
+                alerts::redact::redact_url(url),
                 if r.rollback { " (rollback hook)" } else { "" }
             ),
             Target::Email { to, smtp } => format!(

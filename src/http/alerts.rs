@@ -4,28 +4,39 @@
 //!   silences muting it, its figures and its rollback watch.
 //! - `POST /api/v1/silences` (Alertmanager's v2 `PostableSilence`; with `id`, an update),
 //!   `GET /api/v1/silences`, `GET /api/v1/silences/{id}` (Alertmanager's
-//!   `GettableSilence`: the silence with `status.state`), `DELETE /api/v1/silences/{id}`
-//!   (expires it now).
+//!   `GettableSilence`: the silence with `status.state`, and `actor`, the authenticated
+//!   token of its last change, next to the client's `createdBy`),
+//!   `DELETE /api/v1/silences/{id}` (expires it now).
 //! - `GET`/`PUT /api/v1/rollback-hooks` `{"enabled": bool}`: the on-call kill switch for
-//!   receivers with `rollback = true`, until the next start (`[alerting] rollback_hooks`
-//!   decides then).
+//!   receivers with `rollback = true`, stored: it survives a restart unless
+//!   `[alerting] rollback_hooks` was edited since. Both answer
+//!   `{"enabled", "source": "config"|"api", "set_by", "set_at"}`.
+//!
+//! The actor of a change is the request's [`Principal`] (the token name), `anonymous`
+//! without one.
 //!
 //! Errors are `{"error": {"code", "message"}}` with the status the alert crate gives
 //! (400 `invalid_silence`, 404 `silence_not_found`, 503 `shutting_down`, 500).
 
 use ::alerts::dispatcher::SilenceView;
 use ::alerts::silence::SilenceSpec;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::api::api_error;
+use crate::auth::Principal;
+
+/// The authenticated actor of a request: the token name, or `anonymous`.
+fn actor(principal: Option<&Extension<Principal>>) -> &str {
+    principal.map_or(Principal::ANONYMOUS, |p| &p.actor)
+}
 
 fn alert_error(e: &::alerts::Error) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -53,7 +64,11 @@ pub async fn list(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /api/v1/silences`: answers `{"silenceID": id}`, as Alertmanager does.
-pub async fn put_silence(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn put_silence(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    body: Bytes,
+) -> Response {
     let spec: SilenceSpec = match serde_json::from_slice(&body) {
         Ok(spec) => spec,
         Err(e) => {
@@ -66,7 +81,8 @@ pub async fn put_silence(State(state): State<AppState>, body: Bytes) -> Response
             );
         }
     };
-    match state.dispatcher.put_silence(spec, Utc::now()).await {
+    let actor = actor(principal.as_ref());
+    match state.dispatcher.put_silence(spec, actor, Utc::now()).await {
         Ok(id) => Json(json!({ "silenceID": id })).into_response(),
         Err(e) => alert_error(&e),
     }
@@ -93,9 +109,14 @@ pub async fn silence(State(state): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// `DELETE /api/v1/silences/{id}`: expires the silence now; answers it.
-pub async fn expire_silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn expire_silence(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    Path(id): Path<String>,
+) -> Response {
     let now = Utc::now();
-    if let Err(e) = state.dispatcher.expire_silence(&id, now).await {
+    let actor = actor(principal.as_ref());
+    if let Err(e) = state.dispatcher.expire_silence(&id, actor, now).await {
         return alert_error(&e);
     }
     match state.dispatcher.silence(&id, now).await {
@@ -111,15 +132,19 @@ struct Switch {
     enabled: bool,
 }
 
-/// `GET /api/v1/rollback-hooks`: `{"enabled": bool}`.
+/// `GET /api/v1/rollback-hooks`: `{"enabled", "source", "set_by", "set_at"}`.
 pub async fn rollback_hooks(State(state): State<AppState>) -> Response {
-    Json(json!({ "enabled": state.dispatcher.rollback_hooks().await })).into_response()
+    Json(state.dispatcher.rollback_switch()).into_response()
 }
 
 /// `PUT /api/v1/rollback-hooks` `{"enabled": false}`: while off, notifications to
 /// rollback receivers are recorded (`rollback_disabled`) instead of sent, and queued ones
-/// go to the dead letters unsent.
-pub async fn set_rollback_hooks(State(state): State<AppState>, body: Bytes) -> Response {
+/// go to the dead letters unsent. Stored before the answer; answers as `GET`.
+pub async fn set_rollback_hooks(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    body: Bytes,
+) -> Response {
     let switch: Switch = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -130,8 +155,17 @@ pub async fn set_rollback_hooks(State(state): State<AppState>, body: Bytes) -> R
             );
         }
     };
-    state.dispatcher.set_rollback_hooks(switch.enabled).await;
-    tracing::warn!(enabled = switch.enabled, "rollback hooks switched");
-    metrics::gauge!("vigil_rollback_hooks_enabled").set(f64::from(u8::from(switch.enabled)));
-    Json(json!({ "enabled": switch.enabled })).into_response()
+    let actor = actor(principal.as_ref());
+    match state
+        .dispatcher
+        .set_rollback_hooks(switch.enabled, actor)
+        .await
+    {
+        Ok(now) => {
+            tracing::warn!(enabled = now.enabled, actor, "rollback hooks switched");
+            metrics::gauge!("vigil_rollback_hooks_enabled").set(f64::from(u8::from(now.enabled)));
+            Json(now).into_response()
+        }
+        Err(e) => alert_error(&e),
+    }
 }

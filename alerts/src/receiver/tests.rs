@@ -150,3 +150,22 @@ fn errors_name_the_key() {
         );
     }
 }
+
+#[test]
+fn debug_output_shows_no_secret() {
+    let text = GOOD.replace(
+        "https://deploy.example.com/hooks/rollback",
+        "https://deployer:hunter2@deploy.example.com/hooks/rollback?token=t0k3n",
+    );
+    let doc: Doc = toml::from_str(&text).unwrap();
+    let receivers =
+        validate_receivers(&doc.alerting, &doc.receiver, doc.smtp.as_ref(), &env).unwrap();
+    let shown = format!("{receivers:?} {:?}", doc.receiver);
+    assert!(
+        shown.contains("https://***@deploy.example.com/hooks/rollback?token=***"),
+        "{shown}"
+    );
+    for secret in ["deployer", "hunter2", "t0k3n", "MfKQ9r8", "\"pw\""] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}

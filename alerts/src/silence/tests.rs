@@ -109,7 +109,7 @@ fn matching_rules() {
     ];
     for (name, matchers, expected) in cases {
         let mut s = Silences::default();
-        s.put(spec(matchers), "id1".into(), t(1)).unwrap();
+        s.put(spec(matchers), "id1".into(), "tok", t(1)).unwrap();
         assert_eq!(s.is_silenced(&alert, t(1)), expected, "{name}");
     }
 }
@@ -119,17 +119,17 @@ fn lifecycle_pending_active_expired() {
     let mut s = Silences::default();
     let mut body = spec(vec![m("alertname", "a", false, true)]);
     body.starts_at = t(10);
-    let id = s.put(body, "id1".into(), t(0)).unwrap();
+    let id = s.put(body, "id1".into(), "tok", t(0)).unwrap();
     let alert = labels(&[("alertname", "a")]);
     assert!(!s.is_silenced(&alert, t(5)), "pending does not mute");
     assert!(s.is_silenced(&alert, t(10)));
     assert_eq!(s.silenced_by(&alert, t(30)), vec![id.clone()]);
     assert!(!s.is_silenced(&alert, t(60)), "expired at endsAt");
     assert_eq!(s.get(&id).unwrap().state(t(60)), SilenceState::Expired);
-    s.expire(&id, t(20)).unwrap();
+    s.expire(&id, "tok", t(20)).unwrap();
     assert!(!s.is_silenced(&alert, t(20)));
     assert!(matches!(
-        s.expire(&id, t(21)),
+        s.expire(&id, "tok", t(21)),
         Err(Error::UnknownSilence(_))
     ));
     s.prune(t(20));
@@ -145,17 +145,21 @@ fn update_in_place_keeps_the_id() {
         .put(
             spec(vec![m("alertname", "a", false, true)]),
             "id1".into(),
+            "tok",
             t(0),
         )
         .unwrap();
     let mut body = spec(vec![m("alertname", "b", false, true)]);
     body.id = Some(id.clone());
-    assert_eq!(s.put(body.clone(), "unused".into(), t(1)).unwrap(), id);
+    assert_eq!(
+        s.put(body.clone(), "unused".into(), "tok", t(1)).unwrap(),
+        id
+    );
     assert_eq!(s.list().count(), 1);
     assert!(s.is_silenced(&labels(&[("alertname", "b")]), t(1)));
     body.id = Some("nope".into());
     assert!(matches!(
-        s.put(body, "x".into(), t(1)),
+        s.put(body, "x".into(), "tok", t(1)),
         Err(Error::UnknownSilence(_))
     ));
 }
@@ -215,7 +219,7 @@ fn validation_names_the_field() {
     ];
     for (name, body, needle) in cases {
         let err = Silences::default()
-            .put(body, "id".into(), t(1))
+            .put(body, "id".into(), "tok", t(1))
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{name}: {err}");
         assert_eq!(err.http_status(), 400, "{name}");
@@ -236,7 +240,7 @@ fn alertmanager_json_round_trips() {
     assert!(parsed.matchers[0].is_equal, "isEqual defaults to true");
     assert!(!parsed.matchers[1].is_equal);
     let mut s = Silences::default();
-    s.put(parsed, "id1".into(), t(0)).unwrap();
+    s.put(parsed, "id1".into(), "tok", t(0)).unwrap();
     let json = serde_json::to_string(&s).unwrap();
     assert!(json.contains("\"isRegex\":true") && json.contains("\"updatedAt\""));
     let back: Silences = serde_json::from_str(&json).unwrap();
@@ -245,4 +249,162 @@ fn alertmanager_json_round_trips() {
         t(1)
     ));
     assert!(serde_json::from_str::<SilenceSpec>(r#"{"bogus": 1}"#).is_err());
+}
+
+fn invalid(result: Result<String>) -> String {
+    match result {
+        Err(e @ Error::InvalidSilence(_)) => {
+            assert_eq!((e.http_status(), e.code()), (400, "invalid_silence"));
+            e.to_string()
+        }
+        other => panic!("expected invalid_silence, got {other:?}"),
+    }
+}
+
+#[test]
+fn field_lengths_are_bounded_and_named() {
+    let ok = || spec(vec![m("alertname", "a", false, true)]);
+    let long = |n: usize| "x".repeat(n);
+    let cases: Vec<(SilenceSpec, &str)> = vec![
+        (
+            SilenceSpec {
+                id: Some(long(65)),
+                ..ok()
+            },
+            "id is 65 bytes; at most 64",
+        ),
+        (
+            spec(vec![
+                m("alertname", "a", false, true),
+                m(&long(257), "a", false, true),
+            ]),
+            "matchers[1].name is 257 bytes; at most 256",
+        ),
+        (
+            spec(vec![
+                m("a", "x", false, true),
+                m("b", "x", false, true),
+                m("c", "x", false, true),
+                m("d", &long(2000), false, true),
+            ]),
+            "matchers[3].value is 2000 bytes; at most 1024",
+        ),
+        (
+            SilenceSpec {
+                created_by: long(257),
+                ..ok()
+            },
+            "createdBy is 257 bytes; at most 256",
+        ),
+        (
+            SilenceSpec {
+                comment: long(4097),
+                ..ok()
+            },
+            "comment is 4097 bytes; at most 4096",
+        ),
+    ];
+    for (body, expected) in cases {
+        let message = invalid(Silences::default().put(body, "id".into(), "tok", t(1)));
+        assert_eq!(message, format!("invalid silence: {expected}"));
+    }
+    // At the limits exactly: accepted (a regex value of 1024 bytes compiles too).
+    let mut s = Silences::default();
+    let at_limit = SilenceSpec {
+        created_by: long(256),
+        comment: long(4096),
+        ..spec(vec![
+            m(&long(256), &long(1024), false, true),
+            m("r", &format!("a{}", ".?".repeat(511)), true, true),
+        ])
+    };
+    s.put(at_limit, "id".into(), "tok", t(1)).unwrap();
+    let mut update = ok();
+    update.id = Some("id".into());
+    update.id.as_mut().unwrap().push_str(&long(62));
+    assert!(
+        matches!(
+            s.put(update, "x".into(), "tok", t(1)),
+            Err(Error::UnknownSilence(_))
+        ),
+        "an id of 64 bytes passes the length check"
+    );
+}
+
+#[test]
+fn at_most_32_matchers() {
+    let matchers = |n: usize| {
+        (0..n)
+            .map(|i| m(&format!("l{i}"), "x", false, true))
+            .collect::<Vec<_>>()
+    };
+    Silences::default()
+        .put(spec(matchers(32)), "id".into(), "tok", t(1))
+        .unwrap();
+    let message = invalid(Silences::default().put(spec(matchers(33)), "id".into(), "tok", t(1)));
+    assert_eq!(message, "invalid silence: matchers: 33 given; at most 32");
+}
+
+#[test]
+fn at_most_1000_live_silences_and_updates_do_not_count() {
+    let mut s = Silences::default();
+    let mut body = spec(vec![m("alertname", "a", false, true)]);
+    for i in 0..MAX_LIVE_SILENCES {
+        // Half pending, half active: both are live.
+        body.starts_at = if i % 2 == 0 { t(0) } else { t(30) };
+        s.put(body.clone(), format!("id{i}"), "tok", t(1)).unwrap();
+    }
+    assert_eq!(s.live(t(1)), 1000);
+    let message = invalid(s.put(body.clone(), "one-more".into(), "tok", t(1)));
+    assert_eq!(
+        message,
+        "invalid silence: 1000 silences are live; expire some before adding more"
+    );
+    // An update of a live silence is not a new one.
+    let mut update = body.clone();
+    update.id = Some("id7".into());
+    update.comment = "longer".into();
+    assert_eq!(s.put(update, "unused".into(), "tok", t(1)).unwrap(), "id7");
+    // Expired ones do not count: expiring one makes room for one.
+    s.expire("id0", "tok", t(2)).unwrap();
+    s.put(body.clone(), "one-more".into(), "tok", t(2)).unwrap();
+    assert!(s.put(body, "two-more".into(), "tok", t(2)).is_err());
+}
+
+#[test]
+fn the_actor_of_the_last_change_is_recorded() {
+    let mut s = Silences::default();
+    let id = s
+        .put(
+            spec(vec![m("alertname", "a", false, true)]),
+            "id1".into(),
+            "ci-token",
+            t(1),
+        )
+        .unwrap();
+    assert_eq!(s.get(&id).unwrap().actor, "ci-token");
+    assert_eq!(s.get(&id).unwrap().created_by, "sre@example.com");
+    s.expire(&id, "oncall", t(2)).unwrap();
+    assert_eq!(s.get(&id).unwrap().actor, "oncall");
+    let json = serde_json::to_value(s.get(&id).unwrap()).unwrap();
+    assert_eq!(json["actor"], "oncall");
+    assert_eq!(json["createdBy"], "sre@example.com");
+    // A client cannot claim an actor in the body.
+    assert!(
+        serde_json::from_str::<SilenceSpec>(
+            r#"{"matchers": [], "startsAt": "2023-11-14T22:13:20Z", "endsAt": "2023-11-14T23:13:20Z", "createdBy": "me", "comment": "c", "actor": "admin"}"#
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn silences_stored_before_actors_read_as_anonymous() {
+    // As stored by the previous version: no `actor`.
+    let old = r#"[{"id": "old1", "matchers": [{"name": "alertname", "value": "acc", "isRegex": false, "isEqual": true}],
+        "startsAt": "2023-11-14T22:13:20Z", "endsAt": "2023-11-14T23:13:20Z",
+        "createdBy": "me", "comment": "maintenance", "updatedAt": "2023-11-14T22:13:20Z"}]"#;
+    let s: Silences = serde_json::from_str(old).unwrap();
+    assert_eq!(s.get("old1").unwrap().actor, "anonymous");
+    assert!(s.is_silenced(&labels(&[("alertname", "acc")]), t(1)));
 }

@@ -145,7 +145,7 @@ async fn silenced_alerts_are_not_delivered_until_the_silence_expires() {
         created_by: "sre".into(),
         comment: "deploy window".into(),
     };
-    let id = d.put_silence(spec, t(0)).await.unwrap();
+    let id = d.put_silence(spec, "sre-token", t(0)).await.unwrap();
     d.submit(
         vec![eval("support", 60, Alarm), eval("billing", 60, Alarm)],
         t(60),
@@ -165,13 +165,21 @@ async fn silenced_alerts_are_not_delivered_until_the_silence_expires() {
         .find(|a| a.labels["agent_name"] == "support")
         .unwrap();
     assert_eq!(support.silenced_by, vec![id.clone()]);
-    d.expire_silence(&id, t(100)).await.unwrap();
+    assert_eq!(
+        d.silence(&id, t(60)).await.unwrap().silence.actor,
+        "sre-token"
+    );
+    d.expire_silence(&id, "oncall", t(100)).await.unwrap();
+    assert_eq!(
+        d.silence(&id, t(100)).await.unwrap().silence.actor,
+        "oncall"
+    );
     d.tick(t(120)).await.unwrap();
     d.deliver_due(t(120)).await.unwrap();
     let calls = fake.calls();
     assert_eq!(calls.len(), 2, "the unsilenced alert joins the group");
     assert!(calls[1].notification.body.contains(r#""series":"support""#));
-    assert!(d.expire_silence(&id, t(130)).await.is_err());
+    assert!(d.expire_silence(&id, "oncall", t(130)).await.is_err());
     assert_eq!(d.silences(t(130)).await.len(), 1);
 }
 
@@ -243,7 +251,7 @@ async fn runtime_kill_switch_dead_letters_queued_rollbacks() {
     d.submit(vec![eval("support", 60, Alarm)], t(60))
         .await
         .unwrap();
-    d.set_rollback_hooks(false).await;
+    d.set_rollback_hooks(false, "oncall").await.unwrap();
     let records = d.deliver_due(t(60)).await.unwrap();
     assert!(records[0].dead_letter);
     assert!(rb.calls().is_empty());

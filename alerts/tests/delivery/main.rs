@@ -5,4 +5,5 @@
 mod common;
 mod dispatcher;
 mod email;
+mod rollback_switch;
 mod webhook;

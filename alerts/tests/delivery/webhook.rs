@@ -290,3 +290,35 @@ async fn network_errors_are_retried() {
             .contains("error")
     );
 }
+
+#[tokio::test]
+async fn credentials_in_the_url_never_reach_records_errors_or_debug() {
+    // Connection refused, with userinfo and a query token in the URL.
+    let url = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!(
+            "http://alice:s3cr3t@{}/hook?token=t0k3n",
+            l.local_addr().unwrap()
+        )
+    };
+    let setup = Setup::new(
+        &format!("{ALERTING}{}", webhook("hook", &url, "timeout = \"2s\"")),
+        vec![rule(&["hook"])],
+    );
+    let debug = format!("{:?}", setup.receivers);
+    let d = setup.open_real();
+    d.submit(vec![eval("support", 60, Alarm)], setup.now())
+        .await
+        .unwrap();
+    let (_, records) = attempt_when_due(&setup, &d).await;
+    let error = records[0].error.clone().unwrap_or_default();
+    // reqwest moves userinfo into an Authorization header, so the URL it reports has
+    // none; the query is what needs redacting.
+    assert!(error.contains("/hook?token=***"), "{error}");
+    let stored = format!("{:?}", d.notifications().await.unwrap());
+    for text in [&error, &stored, &debug, &format!("{d:?}")] {
+        for secret in ["alice", "s3cr3t", "t0k3n", "whsec_", "MfKQ9r8"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}

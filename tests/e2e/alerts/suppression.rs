@@ -1,5 +1,5 @@
 //! What holds a notification back: silences, a permanent 4xx (the dead letters), the
-//! run-time rollback-hook switch and dry run.
+//! run-time rollback-hook switch (which survives `kill -9`) and dry run.
 
 use serde_json::{Value, json};
 
@@ -50,6 +50,25 @@ fn a_silence_mutes_and_a_permanent_4xx_lands_in_the_dead_letters() {
         .unwrap();
     assert_eq!(listed["status"]["state"], "active", "{listed}");
     assert_eq!(listed["comment"], "deploy in progress");
+    assert_eq!(
+        (&listed["createdBy"], &listed["actor"]),
+        (&json!("e2e"), &json!("anonymous"))
+    );
+    let mut long = silence.clone();
+    long["comment"] = json!("x".repeat(5000));
+    let refused = daemon
+        .http
+        .post(daemon.api("/api/v1/silences"))
+        .json(&long)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().unwrap();
+    assert_eq!(refused["error"]["code"], "invalid_silence");
+    assert_eq!(
+        refused["error"]["message"],
+        "invalid silence: comment is 5000 bytes; at most 4096"
+    );
     let bad = daemon
         .http
         .post(daemon.api("/api/v1/silences"))
@@ -150,9 +169,19 @@ fn rollback_hooks_switch_off_at_run_time_and_dry_run_sends_nothing() {
         assert_eq!(r.status(), 200);
         r.json::<Value>().unwrap()
     };
-    assert_eq!(switch(false), json!({"enabled": false}));
     let state: Value = daemon.get_json("/api/v1/rollback-hooks");
-    assert_eq!(state, json!({"enabled": false}));
+    assert_eq!(
+        state,
+        json!({"enabled": true, "source": "config", "set_by": null, "set_at": null})
+    );
+    let off = switch(false);
+    assert_eq!(
+        (&off["enabled"], &off["source"], &off["set_by"]),
+        (&json!(false), &json!("api"), &json!("anonymous"))
+    );
+    assert!(off["set_at"].is_string(), "{off}");
+    let state: Value = daemon.get_json("/api/v1/rollback-hooks");
+    assert_eq!(state, off);
     daemon.export("support-svc", traffic(5, "support", 0..8, drops_at(5)));
     oncall.wait("the on-call notification", |r| !r.is_empty());
     // Decided in the same flush as the on-call one: recorded, not sent.
@@ -165,7 +194,7 @@ fn rollback_hooks_switch_off_at_run_time_and_dry_run_sends_nothing() {
     let payload: Value = serde_json::from_str(disabled[0][1].as_str().unwrap()).unwrap();
     assert_eq!(payload["vigil"]["rollback"], true);
     assert!(rollback.received().is_empty());
-    assert_eq!(switch(true), json!({"enabled": true}));
+    assert_eq!(switch(true)["enabled"], true);
     drop(daemon);
     let sent = oncall.received().len();
 
@@ -196,4 +225,45 @@ fn rollback_hooks_switch_off_at_run_time_and_dry_run_sends_nothing() {
     );
     assert!(rollback.received().is_empty());
     assert_eq!(oncall.received().len(), sent);
+}
+
+#[test]
+fn the_rollback_switch_survives_kill_9() {
+    let rollback = Hook::start(&[], 200);
+    let config = format!(
+        "{ALERTING}{}{}",
+        monitor("support-accuracy", &["rollback"]),
+        webhook("rollback", &rollback.url, "rollback = true"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start(dir.path(), &config);
+    let off: Value = daemon
+        .http
+        .put(daemon.api("/api/v1/rollback-hooks"))
+        .json(&json!({ "enabled": false }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(off["enabled"], false);
+    // No goodbye: the switch was committed before the answer.
+    daemon.kill9();
+
+    let daemon = start(dir.path(), &config);
+    let state: Value = daemon.get_json("/api/v1/rollback-hooks");
+    assert_eq!(
+        state, off,
+        "the same switch, by the same actor, at the same time"
+    );
+    assert_eq!(state["source"], "api");
+    let alerts: Value = daemon.get_json("/api/v1/alerts");
+    assert_eq!(alerts["rollback_hooks"], false);
+    // And it acts: the rollback notification is recorded, not sent.
+    daemon.export("support-svc", traffic(7, "support", 0..8, drops_at(5)));
+    wait_rows(
+        &daemon,
+        "SELECT receiver FROM alerts WHERE kind = 'notification' AND outcome = 'rollback_disabled'",
+        1,
+    );
+    assert!(rollback.received().is_empty());
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::audit::AuditCommand;
 use crate::commands::backtest::BacktestArgs;
 use crate::commands::detect::DetectFlags;
 use crate::commands::report::ReportCommand;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Reports for finance.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Validate a config file and print what it would run.
     CheckConfig {
         /// The TOML file.

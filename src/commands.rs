@@ -2,6 +2,7 @@
 //! are 0 ok, 2 a usage or config error (the message names the flag or key), 1 anything
 //! else, with the message on stderr.
 
+pub mod audit;
 pub mod backtest;
 pub mod check_config;
 pub mod detect;

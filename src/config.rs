@@ -169,6 +169,8 @@ pub struct Settings {
     /// The tokens (`[[auth.token]]`, plus `[pg] password_env` as a read token); empty
     /// when authentication is off.
     pub tokens: Arc<Tokens>,
+    /// The config file read (absolute), for the `config.loaded` audit row.
+    pub config_file: Option<PathBuf>,
     /// `[auth]` as written (host and origin allow-lists).
     pub auth: AuthConfig,
     /// `--insecure-no-auth`: listening beyond loopback without tokens was asked for.
@@ -365,6 +367,12 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         http_addr,
         pg_addr,
         tokens: Arc::new(tokens),
+        config_file: args
+            .config
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|e| err("config", e))?,
         auth: file.auth,
         insecure_no_auth: args.insecure_no_auth,
         tls: file.tls,

@@ -42,6 +42,8 @@ pub struct AppState {
     pub dispatcher: Arc<::alerts::Dispatcher>,
     /// `[alerting] dry_run`: notifications are recorded, never sent.
     pub dry_run: bool,
+    /// The audit log: handlers record what they changed, the guards what they refused.
+    pub auditor: crate::audit::Auditor,
 }
 
 /// Routes of the API port.

@@ -9,7 +9,9 @@
 //!   PostgreSQL front end; `render`: results as JSON, CSV, tables, Parquet.
 //! - `jobs`: background loops (monitors, SQL rules, alert records).
 //! - `auth`: tokens, scopes and the browser guards; `tls`: TLS on every listener.
+//! - `audit`: the audit log's writer (the hash chain is the `audit` crate's).
 
+mod audit;
 mod auth;
 mod cli;
 mod commands;
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Detect(flags) => commands::detect::main(flags),
         Command::Backtest(args) => commands::backtest::main(args),
         Command::Report(report) => commands::report::main(report),
+        Command::Audit(command) => commands::audit::main(command),
         Command::CheckConfig { file } => commands::check_config::main(file),
     }
 }

@@ -26,7 +26,14 @@ use crate::error::{Error, Result};
 use crate::{QueryConfig, QueryResult, guard};
 
 /// The tables and views users query, in the order `\\dt` lists them.
-pub const USER_TABLES: [&str; 5] = ["spans", "scores", TRANSACTIONS_VIEW, "drift", "alerts"];
+pub const USER_TABLES: [&str; 6] = [
+    "spans",
+    "scores",
+    TRANSACTIONS_VIEW,
+    "drift",
+    "alerts",
+    "audit",
+];
 
 /// Schema that holds the stored halves of each table.
 pub const INTERNAL_SCHEMA: &str = "vigil_internal";

@@ -22,11 +22,20 @@ pub enum Table {
     /// Every alert transition, notification and delivery attempt (copied from the alert
     /// dispatcher's records).
     Alerts,
+    /// The tamper-evident audit log: who changed what, refused requests, the loaded
+    /// config; each row chained to the previous one by SHA-256 (`vigil-audit`).
+    Audit,
 }
 
 impl Table {
     /// Every stored table, in WAL-record order.
-    pub const ALL: [Table; 4] = [Table::Spans, Table::Scores, Table::Drift, Table::Alerts];
+    pub const ALL: [Table; 5] = [
+        Table::Spans,
+        Table::Scores,
+        Table::Drift,
+        Table::Alerts,
+        Table::Audit,
+    ];
 
     /// The SQL and directory name.
     pub fn name(self) -> &'static str {
@@ -35,6 +44,7 @@ impl Table {
             Table::Scores => "scores",
             Table::Drift => "drift",
             Table::Alerts => "alerts",
+            Table::Audit => "audit",
         }
     }
 
@@ -45,6 +55,7 @@ impl Table {
             Table::Scores => 2,
             Table::Drift => 3,
             Table::Alerts => 4,
+            Table::Audit => 5,
         }
     }
 
@@ -60,6 +71,7 @@ impl Table {
             Table::Scores => SCORES.clone(),
             Table::Drift => DRIFT.clone(),
             Table::Alerts => ALERTS.clone(),
+            Table::Audit => AUDIT.clone(),
         }
     }
 
@@ -74,6 +86,7 @@ impl Table {
             Table::Scores => STORED_SCORES.clone(),
             Table::Drift => STORED_DRIFT.clone(),
             Table::Alerts => STORED_ALERTS.clone(),
+            Table::Audit => STORED_AUDIT.clone(),
         }
     }
 
@@ -84,6 +97,7 @@ impl Table {
             Table::Scores => 1,
             Table::Drift => 2,
             Table::Alerts => 3,
+            Table::Audit => 4,
         }
     }
 }
@@ -258,6 +272,7 @@ static STORED_SPANS: LazyLock<SchemaRef> = LazyLock::new(|| stored(&SPANS));
 static STORED_SCORES: LazyLock<SchemaRef> = LazyLock::new(|| stored(&SCORES));
 static STORED_DRIFT: LazyLock<SchemaRef> = LazyLock::new(|| stored(&DRIFT));
 static STORED_ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| stored(&ALERTS));
+static STORED_AUDIT: LazyLock<SchemaRef> = LazyLock::new(|| stored(&AUDIT));
 
 /// Columns of `drift`, in order: SPEC §4's, then `signal`, `phase` (`baseline` while
 /// Phase I collects its windows, then `monitoring`), `labels` (the `group_by` column
@@ -418,6 +433,45 @@ static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(DRY_RUN, DataType::Boolean, false),
         utf8(PAYLOAD, true),
         utf8(DATE_COLUMN, false),
+    ]))
+});
+
+/// Columns of `audit`, in order: one row per audited event, numbered by `seq` (1-based,
+/// gapless). `actor` is the token name or `anonymous`; `peer` the client address (`""`
+/// when none); `action` what was done (`silence.create`, `auth.denied`,
+/// `config.loaded`, …); `target` what it was done to (a silence id, `""` when none);
+/// `details` JSON text (before and after, reason, counts). `prev_hash` is the previous
+/// row's `hash` (64 zeros before `seq` 1) and `hash` the lowercase hex SHA-256 of the row
+/// as `vigil-audit` encodes it, so that an edited, deleted, inserted or reordered row
+/// breaks the chain.
+pub mod audit_columns {
+    #![allow(missing_docs)]
+    pub const SEQ: &str = "seq";
+    pub const TIME: &str = "time";
+    pub const ACTOR: &str = "actor";
+    pub const PEER: &str = "peer";
+    pub const ACTION: &str = "action";
+    pub const TARGET: &str = "target";
+    pub const DETAILS: &str = "details";
+    pub const PREV_HASH: &str = "prev_hash";
+    pub const HASH: &str = "hash";
+}
+
+static AUDIT: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use audit_columns::*;
+    let utf8 = |name: &str| Field::new(name, DataType::Utf8, false);
+    Arc::new(Schema::new(vec![
+        // Int64, not UInt64: Delta Lake has no unsigned types.
+        Field::new(SEQ, DataType::Int64, false),
+        Field::new(TIME, timestamp_type(), false),
+        utf8(ACTOR),
+        utf8(PEER),
+        utf8(ACTION),
+        utf8(TARGET),
+        utf8(DETAILS),
+        utf8(PREV_HASH),
+        utf8(HASH),
+        utf8(DATE_COLUMN),
     ]))
 });
 

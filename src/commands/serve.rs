@@ -8,8 +8,8 @@
 //! from ingest and users, and their CPU can be read per thread. Shutdown
 //! order: stop readiness, stop the listeners (in-flight requests finish) and the monitor
 //! jobs (the current pass finishes), drain the alert outbox (bounded by
-//! [`ALERT_DRAIN_TIMEOUT`]) and copy its last records into `alerts`, flush the collector,
-//! exit 0.
+//! [`ALERT_DRAIN_TIMEOUT`]) and copy its last records into `alerts`, write the audit
+//! log's counted refusals, flush the collector, exit 0.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -133,6 +133,10 @@ async fn serve(
     ));
     // A rule whose query does not plan (a typo, an unknown column) is a config error.
     analytics::rule::plan(&engine, &settings.rules).await?;
+    // The WAL is replayed: the audit chain resumes from the last stored row.
+    let (auditor, audit_task) = crate::audit::Auditor::start(collector.clone(), &jobs_engine)
+        .await
+        .context("opening the audit log")?;
     let ready = Arc::new(AtomicBool::new(false));
 
     let grpc_listener = bind("otlp_grpc_addr", settings.otlp_grpc_addr).await?;
@@ -151,6 +155,7 @@ async fn serve(
         rules: Arc::new(settings.rules.clone()),
         dispatcher: dispatcher.clone(),
         dry_run: settings.alerting.dry_run,
+        auditor: auditor.clone(),
     };
     let endpoints = serde_json::json!({
         "otlp_grpc": grpc_listener.local_addr()?.to_string(),
@@ -158,6 +163,10 @@ async fn serve(
         "http": http_listener.local_addr()?.to_string(),
         "pg": pg_listener.local_addr()?.to_string(),
     });
+    auditor
+        .record(config_loaded(&settings, &endpoints))
+        .await
+        .context("recording config.loaded in the audit log")?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -256,10 +265,32 @@ async fn serve(
     {
         tracing::warn!(error = %e, "last alert records not stored; they are copied after the next start");
     }
+    // Refusals counted so far become rows while the collector still takes appends.
+    audit_task.shutdown().await;
     collector.shutdown().await.context("final flush")?;
     flusher.abort();
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The `config.loaded` audit event: the config file and its SHA-256, every token's name
+/// and scopes (never a secret), the bound listeners.
+fn config_loaded(settings: &Settings, listeners: &serde_json::Value) -> crate::audit::Event {
+    use crate::auth::Scope;
+    let scopes = [Scope::Ingest, Scope::Read, Scope::Admin];
+    let tokens = settings
+        .tokens
+        .iter()
+        .map(|t| {
+            let granted: Vec<&str> = scopes
+                .iter()
+                .filter(|s| t.allows(**s))
+                .map(|s| s.name())
+                .collect();
+            serde_json::json!({ "name": &**t.name(), "scopes": granted })
+        })
+        .collect();
+    crate::audit::config_loaded(settings.config_file.as_deref(), tokens, listeners.clone())
 }
 
 /// Opens the alert store under the data directory with the configured rules and

@@ -3,6 +3,7 @@
 //! hand-made bad bodies), checked through SQL.
 
 mod alerts;
+mod audit;
 mod bad_input;
 mod cost;
 mod crash;

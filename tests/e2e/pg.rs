@@ -248,6 +248,7 @@ fn grafana_dbeaver_and_metabase_startup_queries_are_answered() {
         answer["grafana_tables"],
         json!([
             "public.alerts",
+            "public.audit",
             "public.drift",
             "public.scores",
             "public.spans",

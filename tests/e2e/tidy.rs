@@ -7,6 +7,8 @@
 //! - the root's rooms: only `commands` (and `main`) may reach every module; the front ends
 //!   (`otlp`, `http`, `pg`) and the background loops (`jobs`) do not use each other, and
 //!   `render` and `config` stand below all of them.
+//! - `audit` (the hash chain) depends on `schemas` only; the root's `audit` (its writer)
+//!   stands below the front ends, the jobs and the guards, which all may record in it.
 //! - no source file over 800 lines.
 
 use std::path::{Path, PathBuf};
@@ -67,6 +69,13 @@ fn collector_analytics_and_alerts_do_not_depend_on_each_other() {
         schemas.iter().all(|d| !d.starts_with("vigil")),
         "schemas depends on {schemas:?}"
     );
+    let audit = dependencies(packages, "vigil-audit").expect("vigil-audit is a member");
+    let workspace: Vec<&str> = audit
+        .iter()
+        .copied()
+        .filter(|d| d.starts_with("vigil"))
+        .collect();
+    assert_eq!(workspace, ["vigil-schemas"], "audit depends on {audit:?}");
     if let Some(dashboards) = dependencies(packages, "vigil-dashboards") {
         for forbidden in ["vigil-alerts", "vigil-collector", "axum", "tonic"] {
             assert!(
@@ -122,6 +131,12 @@ fn the_root_modules_use_each_other_one_way() {
             "logging",
             &["commands", "http", "jobs", "otlp", "pg", "render"],
         ),
+        (
+            "audit",
+            &[
+                "auth", "commands", "config", "http", "jobs", "otlp", "pg", "render", "tls",
+            ],
+        ),
     ];
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
@@ -155,6 +170,7 @@ fn no_source_file_is_over_800_lines() {
         "collector",
         "analytics",
         "alerts",
+        "audit",
         "tests",
         "benches",
         "dashboards",

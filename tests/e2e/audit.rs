@@ -49,14 +49,15 @@ fn start_and_stop(data: &Path, config: Option<&str>) {
     assert!(daemon.terminate().success());
 }
 
-fn tamper(data: &Path, action: &str, seq: u64) {
+/// Runs `tests/python/<script>` on the data directory's `audit` Delta table.
+fn python(script: &str, data: &Path, args: &[&str]) -> Value {
     let output = Command::new("python3")
         .arg(format!(
-            "{}/tests/python/tamper_audit.py",
+            "{}/tests/python/{script}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .arg(data.join("tables").join("audit"))
-        .args([action, &seq.to_string()])
+        .args(args)
         .output()
         .expect("python3 runs");
     assert!(
@@ -64,6 +65,11 @@ fn tamper(data: &Path, action: &str, seq: u64) {
         "deltalake: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn tamper(data: &Path, action: &str, seq: u64) {
+    python("tamper_audit.py", data, &[action, &seq.to_string()]);
 }
 
 #[test]
@@ -132,6 +138,12 @@ fn the_chain_survives_restarts_verifies_and_breaks_when_the_table_is_rewritten()
         "{output:?}"
     );
 
+    // Another tool recomputes the same hashes from the documented encoding.
+    assert_eq!(
+        python("verify_audit.py", &data, &[]),
+        json!({ "rows": 4, "broken": null })
+    );
+
     // A copy for the deletion below.
     let copy = dir.path().join("copy");
     let status = Command::new("cp")
@@ -149,6 +161,10 @@ fn the_chain_survives_restarts_verifies_and_breaks_when_the_table_is_rewritten()
     assert_eq!(
         stdout(&output),
         "audit: chain broken at seq 3: hash does not match the row (edited?)"
+    );
+    assert_eq!(
+        python("verify_audit.py", &data, &[]),
+        json!({ "rows": 4, "broken": 3 })
     );
 
     // Someone deletes seq 2: the chain breaks at seq 3.

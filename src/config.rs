@@ -332,6 +332,8 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         file.pg_addr,
         "127.0.0.1:5433",
     )?;
+    // Read here so that `check-config` reports a bad file too; `serve` loads them again.
+    crate::tls::Tls::load(&file.tls)?;
     let env_fn = |var: &str| std::env::var(var).ok();
     let mut tokens = Tokens::resolve(&file.auth, &env_fn)?;
     if tokens.enabled()

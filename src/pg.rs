@@ -60,13 +60,15 @@ pub async fn session(engine: &Arc<QueryEngine>) -> anyhow::Result<SessionContext
     Ok(ctx)
 }
 
-/// Accepts connections until `stop` turns true. Every query runs under `settings`'
+/// Accepts connections until `stop` turns true; with `tls`, clients may (libpq's
+/// `sslmode`) switch to TLS with `SSLRequest`. Every query runs under `settings`'
 /// timeout (or a session's lower `statement_timeout`) and can be cancelled by the client.
 ///
 /// # Errors
 /// When the session cannot be built.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<crate::tls::Acceptor>,
     engine: Arc<QueryEngine>,
     auth: PgAuth,
     mut stop: watch::Receiver<bool>,
@@ -105,8 +107,10 @@ pub async fn serve(
                     startup: Arc::new(Startup::new(&credentials, &connections)),
                     cancel: canceller.clone(),
                 };
+                // The certificates in use now: a reload applies to the next connection.
+                let tls = tls.as_ref().map(crate::tls::Acceptor::current);
                 tokio::spawn(async move {
-                    if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, None, handlers).await {
+                    if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
                         tracing::debug!(%peer, error = %e, "PostgreSQL connection ended with an error");
                     }
                 });

@@ -143,6 +143,9 @@ async fn serve(
     let otlp_http_listener = bind("otlp_http_addr", settings.otlp_http_addr).await?;
     let http_listener = bind("http_addr", settings.http_addr).await?;
     let pg_listener = bind("pg_addr", settings.pg_addr).await?;
+    // `[tls]`: read at start (a bad file is a config error), reloaded when files change.
+    let tls = crate::tls::Tls::load(&settings.tls)?;
+    let tls_for = |role| tls.as_ref().map(|t| t.acceptor(role));
     let dispatcher = open_dispatcher(&settings, http_listener.local_addr()?).await?;
     let state = AppState {
         collector: collector.clone(),
@@ -172,6 +175,16 @@ async fn serve(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    if let Some(tls) = &tls {
+        tracing::info!(
+            mutual_tls_on_ingest = tls.mutual(),
+            "TLS on every listener; certificates are reloaded when their files change"
+        );
+        let watch = tls
+            .clone()
+            .watch(crate::tls::POLL_INTERVAL, stop_rx.clone());
+        tokio::spawn(watch);
+    }
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .add_routes(otlp::grpc::router(
@@ -179,13 +192,15 @@ async fn serve(
                 settings.limits.max_body_bytes,
             ))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                crate::tls::Listener::new(grpc_listener, tls_for(crate::tls::Role::OtlpGrpc))
+                    .incoming(),
                 stopped(stop_rx.clone()),
             ),
     );
     let otlp_http = tokio::spawn(
         axum::serve(
-            otlp_http_listener,
+            crate::tls::Listener::new(otlp_http_listener, tls_for(crate::tls::Role::OtlpHttp))
+                .axum(),
             otlp::http::router(collector.clone(), settings.limits.max_body_bytes),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -194,6 +209,7 @@ async fn serve(
     // PostgreSQL sessions plan and run on the query runtime, like the HTTP API's queries.
     let pg = state.query_runtime.spawn(crate::pg::serve(
         pg_listener,
+        tls_for(crate::tls::Role::Pg),
         state.engine.clone(),
         settings.pg_auth.clone(),
         stop_rx.clone(),
@@ -220,9 +236,12 @@ async fn serve(
     ));
     dispatcher.start();
     let api = tokio::spawn(
-        axum::serve(http_listener, http::api_router(state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            crate::tls::Listener::new(http_listener, tls_for(crate::tls::Role::Api)).axum(),
+            http::api_router(state.clone()),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
 
     ready.store(true, Ordering::Release);
@@ -307,7 +326,14 @@ async fn open_dispatcher(
     let options = alerts::DispatcherOptions {
         path: path.clone(),
         alerting: settings.alerting.clone(),
-        external_url: format!("http://{http_addr}"),
+        external_url: format!(
+            "{}://{http_addr}",
+            if settings.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            }
+        ),
         rules: jobs::alert_rules(&settings.monitors, &settings.rules, &settings.alerting),
         receivers: settings.receivers.clone(),
         notifiers,

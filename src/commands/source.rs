@@ -1,7 +1,9 @@
 //! Where a client command reads from: a running daemon's HTTP API (`--server`, or
 //! `VIGIL_SERVER`), or a data directory read offline (`--data-dir`, by default
 //! `./vigil-data`). One definition for `vigil sql`, `vigil report cost` and
-//! `vigil backtest`, so their flags, defaults and error messages agree.
+//! `vigil backtest`, so their flags, defaults and error messages agree. For a server:
+//! `--ca-file` (`VIGIL_CA_FILE`), a PEM CA to trust for `https://` besides the system's,
+//! and `--token` (`VIGIL_TOKEN`), sent as `Authorization: Bearer <token>`.
 
 use std::path::PathBuf;
 
@@ -25,6 +27,59 @@ pub struct SourceArgs {
     /// Read a data directory offline (the daemon should be stopped) [default: ./vigil-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust for an https:// --server (a private CA); ignored offline.
+    #[arg(long, env = "VIGIL_CA_FILE", value_name = "PEM", value_parser = CaFile::read)]
+    pub ca_file: Option<CaFile>,
+    /// A token for --server, sent as `Authorization: Bearer <token>`; ignored offline.
+    #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub token: Option<String>,
+}
+
+/// The certificates of `--ca-file`, read when the flags are parsed (so a bad file is a
+/// usage error naming the flag).
+#[derive(Clone)]
+pub struct CaFile {
+    path: PathBuf,
+    certificates: Vec<reqwest::Certificate>,
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
+}
+
+impl CaFile {
+    /// Reads the PEM certificates of `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or holds no PEM certificate.
+    pub fn read(path: &str) -> Result<Self, String> {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{path}: {e}"))?;
+        if certificates.is_empty() {
+            return Err(format!("no PEM certificate in {path}"));
+        }
+        Ok(Self {
+            path: path.into(),
+            certificates,
+        })
+    }
+}
+
+/// A token must fit in an HTTP header.
+fn parse_token(token: &str) -> Result<String, String> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "has characters an HTTP header cannot carry".to_owned())?;
+    Ok(token.to_owned())
 }
 
 /// A resolved source.
@@ -40,7 +95,11 @@ impl SourceArgs {
     /// The source the flags name.
     pub fn source(&self) -> Source {
         match (&self.server, &self.data_dir) {
-            (Some(server), _) => Source::Server(Server::new(server)),
+            (Some(server), _) => Source::Server(Server::new(
+                server,
+                self.ca_file.as_ref(),
+                self.token.as_deref(),
+            )),
             (None, dir) => Source::DataDir(dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into())),
         }
     }
@@ -83,11 +142,27 @@ pub struct ApiError {
 }
 
 impl Server {
-    /// The API at `base` (a trailing `/` is ignored).
-    pub fn new(base: &str) -> Self {
+    /// The API at `base` (a trailing `/` is ignored), trusting `ca` besides the system's
+    /// roots, sending `token` as a bearer token.
+    pub fn new(base: &str, ca: Option<&CaFile>, token: Option<&str>) -> Self {
+        let mut builder = reqwest::Client::builder();
+        for certificate in ca.map(|ca| ca.certificates.as_slice()).unwrap_or_default() {
+            builder = builder.add_root_certificate(certificate.clone());
+        }
+        if let Some(token) = token
+            && let Ok(mut value) =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            value.set_sensitive(true);
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::new(),
+            // As `reqwest::Client::new()`, which panics the same way: only when no TLS
+            // backend can start.
+            client: builder.build().expect("the HTTP client starts"),
         }
     }
 

@@ -9,7 +9,7 @@ pub fn describe(settings: &Settings) -> String {
         "data_dir = {}\notlp_grpc_addr = {}\notlp_http_addr = {}\nhttp_addr = {}\npg_addr = {} ({})\n\
          limits.max_body_bytes = {}\nstorage: hot budget {} MiB, flush every {:?}, compact every {:?}\n\
          query: timeout {:?}, memory limit {} MiB\ningest: confidence keys {:?}, {} escalation attribute rule(s), \
-         escalation tool prefixes {:?}\nprices: {} row(s), {} override(s)\nmonitors: {}\n{}rules: {}\n{}{}",
+         escalation tool prefixes {:?}\nprices: {} row(s), {} override(s)\nmonitors: {}\n{}rules: {}\n{}{}{}",
         s.data_dir.display(),
         s.otlp_grpc_addr,
         s.otlp_http_addr,
@@ -61,7 +61,31 @@ pub fn describe(settings: &Settings) -> String {
             ))
             .collect::<String>(),
         describe_alerting(s),
+        describe_tls(&s.tls),
     )
+}
+
+/// `[tls]`: on or off, and mutual TLS on the OTLP listeners.
+fn describe_tls(tls: &crate::tls::TlsConfig) -> String {
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    match (&tls.cert_file, &tls.client_ca_file) {
+        (None, _) => "tls: off (plain TCP on every listener)\n".to_owned(),
+        (Some(_), None) => format!(
+            "tls: on, every listener (cert {}, key {}), reloaded when the files change; mTLS on ingest: off\n",
+            path(&tls.cert_file),
+            path(&tls.key_file),
+        ),
+        (Some(_), Some(_)) => format!(
+            "tls: on, every listener (cert {}, key {}), reloaded when the files change; mTLS on ingest: on (OTLP clients need a certificate from {})\n",
+            path(&tls.cert_file),
+            path(&tls.key_file),
+            path(&tls.client_ca_file),
+        ),
+    }
 }
 
 /// The `[alerting]` switches and one line per receiver.

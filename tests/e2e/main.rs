@@ -16,3 +16,4 @@ mod python;
 mod rust_sdk;
 mod sql;
 mod tidy;
+mod tls;

@@ -5,6 +5,10 @@
 #
 #   benches/e2e.sh [http|grpc] [seconds] [connections] [traces-per-request] [extra serve flags...]
 #
+# With VIGIL_BENCH_SECURE=1 the daemon requires a bearer token and speaks TLS (a CA and a
+# certificate for localhost made with openssl); the load generator sends the token and
+# trusts the CA, as a production agent would.
+#
 # Figures go to BENCHMARKS.md with this command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,29 +21,65 @@ cargo build --workspace --benches --quiet
 loadgen=$(ls -t "$target"/debug/deps/loadgen-* | grep -v '\.d$' | head -n 1)
 vigil="$target/release/vigil"
 data=$(mktemp -d /tmp/vigil-bench.XXXXXX)
+secure=()
+client=()
+host=127.0.0.1
+if [ "${VIGIL_BENCH_SECURE:-0}" = 1 ]; then
+  pki="$data.pki"; mkdir -p "$pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=bench-ca -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+    -keyout "$pki/server.key" -out "$pki/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$pki/ext"
+  openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 1 -extfile "$pki/ext" -out "$pki/server.pem" 2>/dev/null
+  export VIGIL_TOKEN_BENCH=$(openssl rand -hex 32)
+  cat > "$pki/vigil.toml" <<TOML
+[[auth.token]]
+name = "bench"
+scopes = ["ingest", "read"]
+secret_env = "VIGIL_TOKEN_BENCH"
+
+[tls]
+cert_file = "$pki/server.pem"
+key_file = "$pki/server.key"
+TOML
+  secure=(--config "$pki/vigil.toml")
+  client=(--token "$VIGIL_TOKEN_BENCH" --ca-file "$pki/ca.pem")
+  host=localhost
+fi
 "$vigil" serve --data-dir "$data" --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 \
-  --http-addr 127.0.0.1:0 "$@" 2> "$data.log" &
+  --http-addr 127.0.0.1:0 "${secure[@]}" "$@" 2> "$data.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 until grep -q "vigil is ready" "$data.log"; do sleep 0.1; done
 endpoint() { python3 -c "import json,sys; print(json.load(open('$data/endpoints.json'))['$1'])"; }
 http=$(endpoint http)
+port() { endpoint "$1" | sed 's/.*://'; }
 case $protocol in
-  http) addr="--http $(endpoint otlp_http)" ;;
-  grpc) addr="--grpc $(endpoint otlp_grpc)" ;;
+  http) addr="--http $host:$(port otlp_http)" ;;
+  grpc) addr="--grpc $host:$(port otlp_grpc)" ;;
 esac
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 ticks=$(getconf CLK_TCK)
 cpu_before=$(cpu)
 # shellcheck disable=SC2086
-"$loadgen" $addr --connections "$connections" --seconds "$seconds" --traces "$traces" | tee "$data.load"
+"$loadgen" $addr --connections "$connections" --seconds "$seconds" --traces "$traces" "${client[@]}" | tee "$data.load"
 cpu_after=$(cpu)
 spans=$(awk '/^accepted spans:/ {print $3}' "$data.load")
 echo "daemon CPU:           $(( (cpu_after - cpu_before) / ticks )) s for $spans spans = $(python3 -c "print(round(($cpu_after-$cpu_before)/$ticks/$spans*1e6, 2))") µs/span (both cores)"
 echo "peak RSS:             $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$pid/status)"
-sql() { curl -s -o /dev/null -w '%{time_total}' "http://$http/api/v1/sql" -d "{\"query\": \"$1\"}"; }
-echo "count(*):             $(curl -s "http://$http/api/v1/sql" -d '{"query": "SELECT count(*) FROM spans"}')"
-trace=$(curl -s "http://$http/api/v1/sql" -d '{"query": "SELECT trace_id FROM spans LIMIT 1"}' | python3 -c "import json,sys; print(json.load(sys.stdin)['rows'][0][0])")
+if [ "${VIGIL_BENCH_SECURE:-0}" = 1 ]; then
+  api="https://localhost:${http##*:}"
+  curl_auth=(--cacert "$pki/ca.pem" -H "Authorization: Bearer $VIGIL_TOKEN_BENCH")
+else
+  api="http://$http"
+  curl_auth=()
+fi
+q() { curl -s "${curl_auth[@]}" -H 'Content-Type: application/json' "$api/api/v1/sql" -d "{\"query\": \"$1\"}" "${@:2}"; }
+sql() { q "$1" -o /dev/null -w '%{time_total}'; }
+echo "count(*):             $(q "SELECT count(*) FROM spans")"
+trace=$(q "SELECT trace_id FROM spans LIMIT 1" | python3 -c "import json,sys; print(json.load(sys.stdin)['rows'][0][0])")
 echo "trace by id (hot):    $(sql "SELECT * FROM spans WHERE trace_id = '$trace'") s"
 kill -TERM $pid; wait $pid || true
 trap - EXIT

@@ -46,6 +46,11 @@ struct Args {
     traces: usize,
     bodies: usize,
     live: bool,
+    /// `--token`: sent as `Authorization: Bearer <token>`.
+    token: Option<String>,
+    /// `--ca-file`: speak TLS, trusting this PEM CA (the address should then name the
+    /// certificate's host, e.g. `localhost:4318`).
+    ca_pem: Option<Vec<u8>>,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +62,8 @@ fn parse_args() -> Args {
         traces: 25,
         bodies: 512,
         live: false,
+        token: None,
+        ca_pem: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -69,6 +76,8 @@ fn parse_args() -> Args {
             "--traces" => args.traces = value().parse().expect("--traces N (per request)"),
             "--bodies" => args.bodies = value().parse().expect("--bodies N"),
             "--live" => args.live = true,
+            "--token" => args.token = Some(value()),
+            "--ca-file" => args.ca_pem = Some(std::fs::read(value()).expect("--ca-file PEM")),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -143,16 +152,37 @@ async fn main() {
         let (accepted, refused, failed) = (accepted.clone(), refused.clone(), failed.clone());
         let addr = args.addr.clone();
         let target = args.target;
+        let (token, ca_pem) = (args.token.clone(), args.ca_pem.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let http = reqwest::Client::new();
-            let url = format!("http://{addr}/v1/traces");
+            let scheme = if ca_pem.is_some() { "https" } else { "http" };
+            let mut http = reqwest::Client::builder();
+            if let Some(pem) = &ca_pem {
+                http =
+                    http.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA PEM"));
+            }
+            let http = http.build().expect("HTTP client");
+            let authorization = token.map(|t| format!("Bearer {t}"));
+            let url = format!("{scheme}://{addr}/v1/traces");
             let mut grpc = match target {
-                Target::Grpc => Some(
-                    TraceServiceClient::connect(format!("http://{addr}"))
-                        .await
-                        .expect("gRPC connect"),
-                ),
+                Target::Grpc => {
+                    let mut endpoint =
+                        tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
+                            .expect("gRPC endpoint");
+                    if let Some(pem) = &ca_pem {
+                        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                        endpoint = endpoint
+                            .tls_config(
+                                tonic::transport::ClientTlsConfig::new()
+                                    .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                                    .domain_name(host),
+                            )
+                            .expect("gRPC TLS");
+                    }
+                    Some(TraceServiceClient::new(
+                        endpoint.connect().await.expect("gRPC connect"),
+                    ))
+                }
                 Target::Http => None,
             };
             let mut i = c;
@@ -175,6 +205,12 @@ async fn main() {
                         if live {
                             stamp_request(&mut request, shift, salt);
                         }
+                        let mut request = tonic::Request::new(request);
+                        if let Some(value) = &authorization {
+                            request
+                                .metadata_mut()
+                                .insert("authorization", value.parse().expect("token"));
+                        }
                         match client.export(request).await {
                             Ok(_) => Some(true),
                             Err(status) if status.code() == tonic::Code::Unavailable => Some(false),
@@ -186,13 +222,13 @@ async fn main() {
                         if live {
                             stamps[b].stamp(&mut body, shift, salt);
                         }
-                        match http
+                        let mut post = http
                             .post(&url)
-                            .header("content-type", "application/x-protobuf")
-                            .body(body)
-                            .send()
-                            .await
-                        {
+                            .header("content-type", "application/x-protobuf");
+                        if let Some(value) = &authorization {
+                            post = post.header("authorization", value);
+                        }
+                        match post.body(body).send().await {
                             Ok(r) if r.status().is_success() => Some(true),
                             Ok(r) if r.status().as_u16() == 429 || r.status().as_u16() == 503 => {
                                 Some(false)

@@ -13,4 +13,4 @@ pub mod http;
 mod tokens;
 
 pub use http::{Guard, Principal};
-pub use tokens::{AuthConfig, Scope, Token, TokenConfig, Tokens};
+pub use tokens::{AuthConfig, Scope, Token, Tokens};

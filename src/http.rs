@@ -14,9 +14,13 @@ use std::sync::atomic::AtomicBool;
 use analytics::QueryEngine;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use collector::Collector;
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::http::{Need, browser, json_only, require};
+use crate::auth::{Guard, Scope};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -44,14 +48,26 @@ pub struct AppState {
     pub dry_run: bool,
     /// The audit log: handlers record what they changed, the guards what they refused.
     pub auditor: crate::audit::Auditor,
+    /// What `/readyz` says besides "ready" (`--insecure-no-auth`, a rollback switch that
+    /// disagrees with the config).
+    pub warnings: Arc<Vec<String>>,
 }
 
-/// Routes of the API port.
-pub fn api_router(state: AppState) -> Router {
+/// Routes of the API port, each group behind the scope it needs (docs/security.md):
+/// scores need `ingest`; SQL needs `read`; the resources need `read` to look and `admin`
+/// to change; `/metrics` needs `read` unless `[auth] public_metrics`; health is open.
+/// Writes (scores, silences, the switch) take JSON only, and every request passes the
+/// Host and `Origin` checks.
+pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
     let limit = state.max_body_bytes;
-    Router::new()
-        .route("/api/v1/sql", post(api::sql))
+    let need = |need: Need| from_fn_with_state((guard.clone(), need), require);
+    let ingest = Router::new()
         .route("/api/v1/scores", post(api::scores))
+        .route_layer(need(Need::Scope(Scope::Ingest)));
+    let query = Router::new()
+        .route("/api/v1/sql", post(api::sql))
+        .route_layer(need(Need::Scope(Scope::Read)));
+    let resources = Router::new()
         .route("/api/v1/reports/cost", get(report::cost))
         .route("/api/v1/monitors", get(monitors::list))
         .route("/api/v1/rules", get(rules::list))
@@ -68,14 +84,27 @@ pub fn api_router(state: AppState) -> Router {
             "/api/v1/rollback-hooks",
             get(alerts::rollback_hooks).put(alerts::set_rollback_hooks),
         )
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
+        .route_layer(need(Need::ReadOrAdmin));
+    let metrics = Router::new()
         .route("/metrics", get(api::metrics))
+        .route_layer(need(Need::Metrics));
+    let health = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz));
+    // SQL is a read, so `curl -d '{"query": …}'` keeps working without a Content-Type.
+    ingest
+        .merge(resources)
+        .layer(from_fn(json_only))
+        .merge(query)
+        .merge(metrics)
+        .merge(health)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         // The OTLP routes answer on the API port too, for setups with one port.
         .merge(crate::otlp::http::router(
             state.collector,
             state.max_body_bytes,
+            guard.clone(),
         ))
+        .layer(from_fn_with_state(guard, browser))
 }

@@ -4,8 +4,10 @@
 //! Protocol handling, the `pg_catalog` tables and functions that clients probe, `SET`/`SHOW`
 //! and cursors come from `datafusion-postgres`; this module supplies the listener (so that a
 //! port of 0 works and the bound address is known), a long-lived session whose tables take
-//! a fresh snapshot at each scan ([`analytics::LiveTable`]), and the read-only rule: any
-//! statement that would write is refused with SQLSTATE 25006 (`read_only_sql_transaction`).
+//! a fresh snapshot at each scan ([`analytics::LiveTable`]), the read-only rule (any
+//! statement that would write is refused with SQLSTATE 25006, `read_only_sql_transaction`),
+//! the `SET` allow-list (`settings`) and who may connect (`auth`: the tokens with the
+//! `read` scope, as user = token name and password = secret, over SCRAM-SHA-256).
 
 use std::sync::Arc;
 
@@ -30,10 +32,13 @@ use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use tokio::net::TcpListener;
+
+use crate::auth::Tokens;
 use tokio::sync::watch;
 
 mod auth;
 mod limits;
+mod settings;
 
 use auth::{Credentials, Startup};
 pub use auth::{PgAuth, PgConfig};
@@ -71,11 +76,13 @@ pub async fn serve(
     tls: Option<crate::tls::Acceptor>,
     engine: Arc<QueryEngine>,
     auth: PgAuth,
+    tokens: Arc<Tokens>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let ctx = Arc::new(session(&engine).await?);
     let hooks: Vec<Arc<dyn QueryHook>> = vec![
         Arc::new(ReadOnly),
+        Arc::new(settings::SessionSettings),
         Arc::new(CursorStatementHook),
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
@@ -91,7 +98,7 @@ pub async fn serve(
         DefaultCancelHandler::new(connections.clone()),
         cancels,
     ));
-    let credentials = Arc::new(Credentials::new(&auth));
+    let credentials = Arc::new(Credentials::new(&auth, &tokens));
     loop {
         tokio::select! {
             accepted = listener.accept() => {

@@ -34,11 +34,6 @@ pub struct Principal {
 impl Principal {
     /// The actor of requests when authentication is off.
     pub const ANONYMOUS: &'static str = "anonymous";
-
-    /// The peer as text (`""` when unknown), for logs and the `audit` table.
-    pub fn peer_text(&self) -> String {
-        self.peer.map(|p| p.to_string()).unwrap_or_default()
-    }
 }
 
 /// Called for each refused request: actor (`anonymous` without a token, the token name
@@ -75,11 +70,6 @@ impl Guard {
         self
     }
 
-    /// The tokens.
-    pub fn tokens(&self) -> &Arc<Tokens> {
-        &self.tokens
-    }
-
     /// Checks an `Authorization` value for `scope`: the [`Principal`]'s actor, or the
     /// refusal. Refusals are reported to the denial sink.
     pub fn authorize(
@@ -107,6 +97,11 @@ impl Guard {
                 Denied::Forbidden { actor, .. } => actor.as_ref(),
                 Denied::Unauthenticated(_) => Principal::ANONYMOUS,
             };
+            let kind = match denied {
+                Denied::Forbidden { .. } => "forbidden",
+                Denied::Unauthenticated(_) => "unauthenticated",
+            };
+            metrics::counter!("vigil_auth_refused_total", "reason" => kind).increment(1);
             tracing::debug!(actor, peer = ?peer, reason = %denied, "request refused");
             if let Some(sink) = &self.denials {
                 sink(actor, peer, &denied.to_string());
@@ -170,8 +165,6 @@ fn error(status: StatusCode, code: &str, message: impl ToString) -> Response {
 /// What a group of routes needs.
 #[derive(Debug, Clone, Copy)]
 pub enum Need {
-    /// Open to all (`/healthz`, `/readyz`).
-    Nothing,
     /// One scope.
     Scope(Scope),
     /// `read` for GET and HEAD, `admin` for anything that changes state.
@@ -195,7 +188,6 @@ pub async fn require(
 ) -> Response {
     let peer = peer_of(&request);
     let scope = match need {
-        Need::Nothing => None,
         Need::Scope(scope) => Some(scope),
         Need::ReadOrAdmin => Some(if matches!(*request.method(), Method::GET | Method::HEAD) {
             Scope::Read
@@ -234,6 +226,7 @@ pub async fn browser(State(guard): State<Arc<Guard>>, request: Request, next: Ne
     if let Some(host) = &host
         && !guard.hosts.allows(host)
     {
+        metrics::counter!("vigil_auth_refused_total", "reason" => "host").increment(1);
         return error(
             StatusCode::MISDIRECTED_REQUEST,
             "host_not_allowed",
@@ -245,6 +238,7 @@ pub async fn browser(State(guard): State<Arc<Guard>>, request: Request, next: Ne
     if let Some(origin) = headers.get(header::ORIGIN)
         && !origin_allowed(&guard, origin, host.as_deref())
     {
+        metrics::counter!("vigil_auth_refused_total", "reason" => "origin").increment(1);
         return error(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",

@@ -137,34 +137,34 @@ impl Tokens {
         for (i, t) in config.tokens.iter().enumerate() {
             let key = |field: &str| format!("auth.token[{i}].{field}");
             if t.name.is_empty() || t.name.len() > 63 {
-                return Err(ConfigError::new(&key("name"), "must be 1 to 63 characters"));
+                return Err(ConfigError::new(key("name"), "must be 1 to 63 characters"));
             }
             if t.name == "anonymous" {
                 return Err(ConfigError::new(
-                    &key("name"),
+                    key("name"),
                     "\"anonymous\" is the actor of requests without a token",
                 ));
             }
             if !names.insert(t.name.as_str()) {
                 return Err(ConfigError::new(
-                    &key("name"),
+                    key("name"),
                     format!("{:?} is the name of an earlier token", t.name),
                 ));
             }
             if t.scopes.is_empty() {
                 return Err(ConfigError::new(
-                    &key("scopes"),
+                    key("scopes"),
                     "is empty; give one or more of \"ingest\", \"read\", \"admin\"",
                 ));
             }
             if t.secret_env.is_empty() {
-                return Err(ConfigError::new(&key("secret_env"), "is empty"));
+                return Err(ConfigError::new(key("secret_env"), "is empty"));
             }
             let secret = match env(&t.secret_env) {
                 Some(s) if !s.is_empty() => s,
                 _ => {
                     return Err(ConfigError::new(
-                        &key("secret_env"),
+                        key("secret_env"),
                         format!(
                             "the environment variable {} is not set; export it with the token's secret (e.g. `export {}=$(openssl rand -hex 32)`)",
                             t.secret_env, t.secret_env
@@ -174,7 +174,7 @@ impl Tokens {
             };
             if secret.len() < MIN_SECRET_LEN {
                 return Err(ConfigError::new(
-                    &key("secret_env"),
+                    key("secret_env"),
                     format!(
                         "the secret in {} is {} bytes; at least {MIN_SECRET_LEN} are required",
                         t.secret_env,
@@ -185,7 +185,7 @@ impl Tokens {
             let token = Token::new(&t.name, &t.scopes, &secret);
             if let Some(earlier) = tokens.iter().find(|o| o.digest == token.digest) {
                 return Err(ConfigError::new(
-                    &key("secret_env"),
+                    key("secret_env"),
                     format!(
                         "holds the same secret as token {:?}; each token needs its own",
                         earlier.name
@@ -198,14 +198,6 @@ impl Tokens {
             tokens,
             public_metrics: config.public_metrics,
         })
-    }
-
-    /// Builds the set from tokens already made (tests, the `[pg] password_env` token).
-    pub fn from_tokens(tokens: Vec<Token>, public_metrics: bool) -> Self {
-        Self {
-            tokens,
-            public_metrics,
-        }
     }
 
     /// Adds a token (the legacy `[pg] password_env`, as a read token).

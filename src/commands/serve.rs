@@ -27,6 +27,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::auth::{self, Guard};
 use crate::config::{self, ServeArgs, Settings};
 use crate::http::{self, AppState};
 use crate::{jobs, logging, otlp};
@@ -147,6 +148,34 @@ async fn serve(
     let tls = crate::tls::Tls::load(&settings.tls)?;
     let tls_for = |role| tls.as_ref().map(|t| t.acceptor(role));
     let dispatcher = open_dispatcher(&settings, http_listener.local_addr()?).await?;
+    let mut warnings = Vec::new();
+    let guard = Arc::new(
+        Guard::new(
+            settings.tokens.clone(),
+            &settings.auth,
+            &[
+                grpc_listener.local_addr()?,
+                otlp_http_listener.local_addr()?,
+                http_listener.local_addr()?,
+            ],
+        )
+        .with_denials({
+            let auditor = auditor.clone();
+            Arc::new(move |actor, peer, reason| auditor.denied(actor, peer, reason))
+        }),
+    );
+    if let Some(warning) = dispatcher.rollback_warning() {
+        warnings.push(warning.to_owned());
+    }
+    if settings.tokens.enabled() {
+        let names: Vec<&str> = settings.tokens.iter().map(|t| &**t.name()).collect();
+        tracing::info!(tokens = ?names, "authentication on: every request but /healthz and /readyz needs a bearer token");
+    }
+    if !settings.tokens.enabled() && settings.insecure_no_auth {
+        let warning = "--insecure-no-auth: no [[auth.token]] is configured, so anyone who reaches a port can read, write and silence";
+        tracing::warn!("{warning}");
+        warnings.push(warning.to_owned());
+    }
     let state = AppState {
         collector: collector.clone(),
         engine,
@@ -159,6 +188,7 @@ async fn serve(
         dispatcher: dispatcher.clone(),
         dry_run: settings.alerting.dry_run,
         auditor: auditor.clone(),
+        warnings: Arc::new(warnings),
     };
     let endpoints = serde_json::json!({
         "otlp_grpc": grpc_listener.local_addr()?.to_string(),
@@ -190,6 +220,7 @@ async fn serve(
             .add_routes(otlp::grpc::router(
                 collector.clone(),
                 settings.limits.max_body_bytes,
+                guard.clone(),
             ))
             .serve_with_incoming_shutdown(
                 crate::tls::Listener::new(grpc_listener, tls_for(crate::tls::Role::OtlpGrpc))
@@ -201,7 +232,16 @@ async fn serve(
         axum::serve(
             crate::tls::Listener::new(otlp_http_listener, tls_for(crate::tls::Role::OtlpHttp))
                 .axum(),
-            otlp::http::router(collector.clone(), settings.limits.max_body_bytes),
+            otlp::http::router(
+                collector.clone(),
+                settings.limits.max_body_bytes,
+                guard.clone(),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                guard.clone(),
+                auth::http::browser,
+            ))
+            .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))
         .into_future(),
@@ -212,6 +252,7 @@ async fn serve(
         tls_for(crate::tls::Role::Pg),
         state.engine.clone(),
         settings.pg_auth.clone(),
+        settings.tokens.clone(),
         stop_rx.clone(),
     ));
     let jobs = runtimes.jobs.spawn(jobs::monitors::run(
@@ -238,7 +279,8 @@ async fn serve(
     let api = tokio::spawn(
         axum::serve(
             crate::tls::Listener::new(http_listener, tls_for(crate::tls::Role::Api)).axum(),
-            http::api_router(state.clone()),
+            http::api_router(state.clone(), guard.clone())
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))
         .into_future(),

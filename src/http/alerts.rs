@@ -12,8 +12,9 @@
 //!   `[alerting] rollback_hooks` was edited since. Both answer
 //!   `{"enabled", "source": "config"|"api", "set_by", "set_at"}`.
 //!
-//! The actor of a change is the request's [`Principal`] (the token name), `anonymous`
-//! without one.
+//! The actor of a change is the request's [`Principal`] (the token name, `anonymous`
+//! without tokens); every change is recorded in the `audit` table with its before and
+//! after.
 //!
 //! Errors are `{"error": {"code", "message"}}` with the status the alert crate gives
 //! (400 `invalid_silence`, 404 `silence_not_found`, 503 `shutting_down`, 500).
@@ -33,9 +34,23 @@ use super::AppState;
 use super::api::api_error;
 use crate::auth::Principal;
 
-/// The authenticated actor of a request: the token name, or `anonymous`.
-fn actor(principal: Option<&Extension<Principal>>) -> &str {
-    principal.map_or(Principal::ANONYMOUS, |p| &p.actor)
+/// Records a change in the `audit` table, as `principal`, with `details` (before and
+/// after). The change is already stored: a failure here is logged, never turned into an
+/// error answer that would make the client repeat the change.
+async fn audit(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target: &str,
+    details: Value,
+) {
+    let event = ::audit::Event::new(&*principal.actor, action)
+        .peer(principal.peer)
+        .target(target)
+        .details(details);
+    if let Err(e) = state.auditor.record(event).await {
+        tracing::error!(error = %e, action, target, "change made, but its audit row was not written");
+    }
 }
 
 fn alert_error(e: &::alerts::Error) -> Response {
@@ -66,7 +81,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
 /// `POST /api/v1/silences`: answers `{"silenceID": id}`, as Alertmanager does.
 pub async fn put_silence(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Response {
     let spec: SilenceSpec = match serde_json::from_slice(&body) {
@@ -81,9 +96,41 @@ pub async fn put_silence(
             );
         }
     };
-    let actor = actor(principal.as_ref());
-    match state.dispatcher.put_silence(spec, actor, Utc::now()).await {
-        Ok(id) => Json(json!({ "silenceID": id })).into_response(),
+    let now = Utc::now();
+    let before = match spec.id.as_deref() {
+        Some(id) => state
+            .dispatcher
+            .silence(id, now)
+            .await
+            .map(|v| gettable(&v)),
+        None => None,
+    };
+    match state
+        .dispatcher
+        .put_silence(spec, &principal.actor, now)
+        .await
+    {
+        Ok(id) => {
+            let after = state
+                .dispatcher
+                .silence(&id, now)
+                .await
+                .map(|v| gettable(&v));
+            let action = if before.is_some() {
+                "silence.update"
+            } else {
+                "silence.create"
+            };
+            audit(
+                &state,
+                &principal,
+                action,
+                &id,
+                json!({"before": before, "after": after}),
+            )
+            .await;
+            Json(json!({ "silenceID": id })).into_response()
+        }
         Err(e) => alert_error(&e),
     }
 }
@@ -111,16 +158,35 @@ pub async fn silence(State(state): State<AppState>, Path(id): Path<String>) -> R
 /// `DELETE /api/v1/silences/{id}`: expires the silence now; answers it.
 pub async fn expire_silence(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
     let now = Utc::now();
-    let actor = actor(principal.as_ref());
-    if let Err(e) = state.dispatcher.expire_silence(&id, actor, now).await {
+    let before = state
+        .dispatcher
+        .silence(&id, now)
+        .await
+        .map(|v| gettable(&v));
+    if let Err(e) = state
+        .dispatcher
+        .expire_silence(&id, &principal.actor, now)
+        .await
+    {
         return alert_error(&e);
     }
     match state.dispatcher.silence(&id, now).await {
-        Some(view) => Json(gettable(&view)).into_response(),
+        Some(view) => {
+            let after = gettable(&view);
+            audit(
+                &state,
+                &principal,
+                "silence.expire",
+                &id,
+                json!({"before": before, "after": after}),
+            )
+            .await;
+            Json(after).into_response()
+        }
         None => alert_error(&::alerts::Error::UnknownSilence(id)),
     }
 }
@@ -142,7 +208,7 @@ pub async fn rollback_hooks(State(state): State<AppState>) -> Response {
 /// go to the dead letters unsent. Stored before the answer; answers as `GET`.
 pub async fn set_rollback_hooks(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Response {
     let switch: Switch = match serde_json::from_slice(&body) {
@@ -155,15 +221,23 @@ pub async fn set_rollback_hooks(
             );
         }
     };
-    let actor = actor(principal.as_ref());
+    let before = state.dispatcher.rollback_switch();
     match state
         .dispatcher
-        .set_rollback_hooks(switch.enabled, actor)
+        .set_rollback_hooks(switch.enabled, &principal.actor)
         .await
     {
         Ok(now) => {
-            tracing::warn!(enabled = now.enabled, actor, "rollback hooks switched");
+            tracing::warn!(enabled = now.enabled, actor = %principal.actor, "rollback hooks switched");
             metrics::gauge!("vigil_rollback_hooks_enabled").set(f64::from(u8::from(now.enabled)));
+            audit(
+                &state,
+                &principal,
+                "rollback_hooks.set",
+                "rollback-hooks",
+                json!({"before": before, "after": now}),
+            )
+            .await;
             Json(now).into_response()
         }
         Err(e) => alert_error(&e),

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use crate::auth::Principal;
 use crate::render;
 
 /// Body of `POST /api/v1/sql`.
@@ -118,7 +120,11 @@ fn parse_time(index: usize, time: Option<&serde_json::Value>, now: i64) -> Resul
 /// `POST /api/v1/scores`: a JSON array of scores (human feedback). All or nothing: any
 /// invalid item refuses the request with 400 naming it. Answers `{"accepted": n}` once
 /// durable.
-pub async fn scores(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn scores(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Response {
     let items: Vec<ScoreItem> = match serde_json::from_slice(&body) {
         Ok(items) => items,
         Err(e) => {
@@ -151,10 +157,20 @@ pub async fn scores(State(state): State<AppState>, body: Bytes) -> Response {
         Err(e) => return api_error(StatusCode::BAD_REQUEST, "invalid_request", e),
     };
     let accepted = batch.num_rows();
+    let names: std::collections::BTreeSet<&str> = scores.iter().map(|s| s.name.as_str()).collect();
     match state.collector.append(vec![(Table::Scores, batch)]).await {
         Ok(_) => {
             metrics::counter!("vigil_ingest_rows_total", "table" => "scores")
                 .increment(accepted as u64);
+            // Human feedback moves monitors: who sent how many of which score is kept.
+            let event = ::audit::Event::new(&*principal.actor, "scores.post")
+                .peer(principal.peer)
+                .target(names.iter().copied().collect::<Vec<_>>().join(","))
+                .details(json!({"accepted": accepted, "names": names}));
+            if let Err(e) = state.auditor.record(event).await {
+                // The scores are durable: a 503 would make the client send them twice.
+                tracing::error!(error = %e, "scores stored, but their audit row was not");
+            }
             axum::Json(json!({"accepted": accepted})).into_response()
         }
         Err(e) => {
@@ -173,10 +189,17 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the WAL is replayed and intake is open.
+/// `GET /readyz`: the WAL is replayed and intake is open; then one `warning:` line per
+/// thing an operator should know (listening without authentication).
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
+        let mut body = String::from("ready\n");
+        for warning in state.warnings.iter() {
+            body.push_str("warning: ");
+            body.push_str(warning);
+            body.push('\n');
+        }
+        (StatusCode::OK, body).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
     }

@@ -17,9 +17,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
 use super::intake::{self, IngestError};
+use crate::auth::grpc::Interceptor;
+use crate::auth::{Guard, Scope};
 
 /// Both services over one collector.
 #[derive(Clone)]
@@ -63,10 +66,16 @@ impl LogsService for OtlpGrpc {
     }
 }
 
-/// The tonic router with both services; messages over `max_body_bytes` (after
-/// decompression) are refused with RESOURCE_EXHAUSTED by tonic itself.
-pub fn router(collector: Arc<Collector>, max_body_bytes: usize) -> tonic::service::Routes {
+/// The tonic router with both services, for tokens with the `ingest` scope; messages over
+/// `max_body_bytes` (after decompression) are refused with RESOURCE_EXHAUSTED by tonic
+/// itself.
+pub fn router(
+    collector: Arc<Collector>,
+    max_body_bytes: usize,
+    guard: Arc<Guard>,
+) -> tonic::service::Routes {
     let service = OtlpGrpc { collector };
+    let interceptor = Interceptor::new(guard, Scope::Ingest);
     let traces = TraceServiceServer::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
@@ -75,5 +84,6 @@ pub fn router(collector: Arc<Collector>, max_body_bytes: usize) -> tonic::servic
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    tonic::service::Routes::new(traces).add_service(logs)
+    tonic::service::Routes::new(InterceptedService::new(traces, interceptor.clone()))
+        .add_service(InterceptedService::new(logs, interceptor))
 }

@@ -7,12 +7,15 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use collector::Collector;
 use prost::Message;
 
 use super::intake::{self, Encoding, IngestError};
+use crate::auth::http::{Need, require};
+use crate::auth::{Guard, Scope};
 
 /// What the OTLP/HTTP handlers need.
 #[derive(Clone)]
@@ -23,12 +26,16 @@ struct OtlpState {
 }
 
 /// `POST /v1/traces` and `POST /v1/logs` over `collector`, bodies up to `max_body_bytes`
-/// after decompression. Served on the OTLP/HTTP port, and merged into the API port's
-/// router for setups with one port.
-pub fn router(collector: Arc<Collector>, max_body_bytes: usize) -> Router {
+/// after decompression, for tokens with the `ingest` scope. Served on the OTLP/HTTP port,
+/// and merged into the API port's router for setups with one port.
+pub fn router(collector: Arc<Collector>, max_body_bytes: usize, guard: Arc<Guard>) -> Router {
     Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/logs", post(logs))
+        .route_layer(from_fn_with_state(
+            (guard, Need::Scope(Scope::Ingest)),
+            require,
+        ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(OtlpState {
             collector,

@@ -1,7 +1,11 @@
 //! Who may connect: nobody is asked for a password by default (the listener is on
-//! loopback), and with `[pg] password_env` set, clients authenticate with SCRAM-SHA-256
-//! (RFC 7677; PostgreSQL's default method since version 14), so the password never
-//! travels in clear even without TLS.
+//! loopback). With `[[auth.token]]`s, every token with the `read` scope is a user (user =
+//! token name, password = secret); without tokens, `[pg] password_env` sets the password
+//! of `[pg] user`. Either way clients authenticate with SCRAM-SHA-256 (RFC 7677;
+//! PostgreSQL's default method since version 14), so the secret never travels in clear,
+//! even without TLS.
+
+use std::collections::HashMap;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -22,6 +26,8 @@ use futures::Sink;
 
 use schemas::config::ConfigError;
 use serde::Deserialize;
+
+use crate::auth::{Scope, Tokens};
 
 /// `[pg]`: who may connect over the PostgreSQL wire protocol.
 #[derive(Debug, Deserialize, Clone)]
@@ -147,40 +153,47 @@ impl NoopStartupHandler for Open {
 pub enum Credentials {
     /// No password.
     None,
-    /// SCRAM-SHA-256 against one user and password.
+    /// SCRAM-SHA-256 against the users and their passwords.
     Scram(Arc<ScramSource>),
 }
 
 impl Credentials {
-    /// From the resolved `[pg]` settings.
-    pub fn new(auth: &PgAuth) -> Self {
-        match &auth.password {
-            None => Credentials::None,
-            Some(password) => {
-                // One random salt per daemon start: the salted password is derived once.
-                let salt: [u8; 16] = rand::random();
-                Credentials::Scram(Arc::new(ScramSource {
-                    user: auth.user.clone(),
-                    password: Password::new(
-                        Some(salt.to_vec()),
-                        gen_salted_password(password, &salt, SCRAM_ITERATIONS),
-                    ),
-                }))
+    /// From the tokens (each with `read` is a user) or, without tokens, the resolved
+    /// `[pg]` settings.
+    pub fn new(auth: &PgAuth, tokens: &Tokens) -> Self {
+        // One random salt per user and daemon start: the salted password is derived once.
+        let salted = |secret: &str| {
+            let salt: [u8; 16] = rand::random();
+            Password::new(
+                Some(salt.to_vec()),
+                gen_salted_password(secret, &salt, SCRAM_ITERATIONS),
+            )
+        };
+        let users: HashMap<String, Password> = if tokens.enabled() {
+            tokens
+                .iter()
+                .filter(|t| t.allows(Scope::Read))
+                .map(|t| (t.name().to_string(), salted(t.secret())))
+                .collect()
+        } else {
+            match &auth.password {
+                None => return Credentials::None,
+                Some(password) => HashMap::from([(auth.user.clone(), salted(password))]),
             }
-        }
+        };
+        Credentials::Scram(Arc::new(ScramSource { users }))
     }
 }
 
-/// The single user SCRAM verifies against.
+/// The users SCRAM verifies against, with their salted passwords.
 pub struct ScramSource {
-    user: String,
-    password: Password,
+    users: HashMap<String, Password>,
 }
 
 impl Debug for ScramSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScramSource")
-            .field("user", &self.user)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -189,8 +202,10 @@ impl Debug for ScramSource {
 impl AuthSource for ScramSource {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         match login.user() {
-            Some(user) if user == self.user => Ok(self.password.clone()),
-            Some(user) => Err(PgWireError::InvalidPassword(user.to_owned())),
+            Some(user) => match self.users.get(user) {
+                Some(password) => Ok(password.clone()),
+                None => Err(PgWireError::InvalidPassword(user.to_owned())),
+            },
             None => Err(PgWireError::UserNameRequired),
         }
     }

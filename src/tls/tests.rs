@@ -246,3 +246,32 @@ async fn a_reload_serves_the_new_certificate_and_a_bad_one_keeps_the_old() {
         "not retried until the files change again"
     );
 }
+
+#[tokio::test]
+async fn a_tls_connection_tells_tonic_the_peer_address() {
+    use tonic::transport::server::Connected;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let (cert, key) = pki.server("a");
+    let config = config(
+        &write(dir.path(), "cert.pem", &cert),
+        &write(dir.path(), "key.pem", &key),
+    );
+    let tls = Tls::load(&config).unwrap().unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let mut listener = Listener::new(tcp, Some(tls.acceptor(Role::OtlpGrpc)));
+    let client = tokio::spawn(handshake(addr, pki.ca_der(), &[b"h2"]));
+    let (mut stream, peer) = listener.next().await;
+    let info = stream.connect_info();
+    assert_eq!(
+        info.remote_addr(),
+        Some(peer),
+        "what `Request::remote_addr()` reads"
+    );
+    assert_eq!(info.local_addr(), Some(addr));
+    let mut ping = [0; 4];
+    stream.read_exact(&mut ping).await.unwrap();
+    stream.write_all(b"pong").await.unwrap();
+    client.await.unwrap().unwrap();
+}

@@ -98,6 +98,20 @@ impl Daemon {
         }
     }
 
+    /// Sends `Authorization: Bearer <secret>` with every request of `self.http` from now on.
+    pub fn authorize(&mut self, secret: &str) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {secret}").parse().unwrap(),
+        );
+        self.http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .default_headers(headers)
+            .build()
+            .unwrap();
+    }
+
     pub fn api(&self, path: &str) -> String {
         format!("http://{}{}", self.endpoints.http, path)
     }

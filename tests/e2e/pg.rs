@@ -14,7 +14,7 @@ fn psql(daemon: &Daemon, sql: &str) -> (bool, String, String) {
 }
 
 /// `psql -c sql` as `user`, with `password` in `PGPASSWORD` (never prompting).
-fn psql_as(
+pub fn psql_as(
     daemon: &Daemon,
     user: &str,
     password: Option<&str>,

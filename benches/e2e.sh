@@ -16,10 +16,13 @@ protocol=${1:-http}; seconds=${2:-30}; connections=${3:-16}; traces=${4:-50}; sh
 target=${CARGO_TARGET_DIR:-target}
 # The daemon in release; the load generator in the dev profile (its dependencies build at
 # opt-level 1), which reuses the test build instead of a second release build of DataFusion.
-cargo build --release --workspace --quiet
+# VIGIL_BIN: benchmark an already built release binary instead of building one here.
+if [ -z "${VIGIL_BIN:-}" ]; then
+  cargo build --release --workspace --quiet
+fi
 cargo build --workspace --benches --quiet
 loadgen=$(ls -t "$target"/debug/deps/loadgen-* | grep -v '\.d$' | head -n 1)
-vigil="$target/release/vigil"
+vigil="${VIGIL_BIN:-$target/release/vigil}"
 data=$(mktemp -d /tmp/vigil-bench.XXXXXX)
 secure=()
 client=()

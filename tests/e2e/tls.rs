@@ -628,3 +628,107 @@ fn a_bad_tls_file_is_a_config_error_naming_the_key() {
         "{stderr}"
     );
 }
+
+/// Tokens and TLS together, as a production set-up runs: the bearer token over HTTPS
+/// (curl, `vigil sql --token`), and a token as the PostgreSQL password over
+/// `sslmode=verify-full` (psql and psycopg).
+#[test]
+fn tokens_over_tls_with_curl_vigil_sql_psql_and_psycopg() {
+    const READER: &str = "reader-secret-over-tls-0123";
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(tmp.path());
+    pki.install(&pki.server("vigil-tokens"));
+    let config = format!(
+        "{}\n[[auth.token]]\nname = \"grafana\"\nscopes = [\"read\"]\nsecret_env = \"VIGIL_TOKEN_READER\"\n",
+        pki.config(false)
+    );
+    let daemon = Daemon::start_with_env(
+        &pki.dir.join("data"),
+        Some(&config),
+        &[("VIGIL_TOKEN_READER", READER)],
+    );
+    let url = https(&daemon.endpoints.http, "/api/v1/monitors");
+    let curl = |token: Option<&str>| {
+        let mut command = Command::new("curl");
+        command
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(pki.ca_file());
+        if let Some(token) = token {
+            command.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        let output = command.arg(&url).output().expect("curl runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(curl(Some(READER)), "200");
+    assert_eq!(curl(None), "401");
+
+    let vigil_sql = |token: &str| {
+        Command::new(binary())
+            .args(["sql", "--server"])
+            .arg(https(&daemon.endpoints.http, ""))
+            .arg("--ca-file")
+            .arg(pki.ca_file())
+            .args(["--token", token, "SELECT 42 AS answer"])
+            .output()
+            .unwrap()
+    };
+    let output = vigil_sql(READER);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("42"));
+    let refused = vigil_sql("wrong-secret-0123456789");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the bearer token is not valid"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let conninfo = format!(
+        "sslmode=verify-full sslrootcert={} host=localhost port={} user=grafana dbname=vigil connect_timeout=10",
+        pki.ca_file().display(),
+        port(&daemon.endpoints.pg)
+    );
+    let psql = |password: &str| {
+        Command::new("psql")
+            .arg(&conninfo)
+            .args(["-X", "-A", "-t", "-w", "-c", "SELECT 7"])
+            .env("PGPASSWORD", password)
+            .output()
+            .expect("psql runs")
+    };
+    let ok = psql(READER);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "7");
+    assert!(!psql("wrong-secret-0123456789").status.success());
+
+    // psycopg 3 (libpq): the token as password, the certificate verified by name.
+    let psycopg = Command::new("python3")
+        .args(["-c", PSYCOPG_SELECT_7])
+        .env("PORT", port(&daemon.endpoints.pg))
+        .env("PGPASSWORD", READER)
+        .env("PGSSLMODE", "verify-full")
+        .env("PGSSLROOTCERT", pki.ca_file())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        psycopg.status.success(),
+        "psycopg: {}",
+        String::from_utf8_lossy(&psycopg.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&psycopg.stdout).trim(), "7");
+}
+
+/// psycopg signing in as `grafana` on `localhost:$PORT`; libpq takes the password and the
+/// TLS settings from the environment.
+const PSYCOPG_SELECT_7: &str = "import os, psycopg
+with psycopg.connect(host='localhost', port=int(os.environ['PORT']), user='grafana', dbname='vigil') as c:
+    print(c.execute('SELECT 7').fetchone()[0])
+";

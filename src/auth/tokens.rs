@@ -97,6 +97,11 @@ impl Token {
         &self.secret
     }
 
+    /// The scopes as configured.
+    pub fn scopes(&self) -> &[Scope] {
+        &self.scopes
+    }
+
     /// Whether the token grants `scope` (`admin` grants `read` too).
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)

@@ -337,18 +337,12 @@ async fn serve(
 /// The `config.loaded` audit event: the config file and its SHA-256, every token's name
 /// and scopes (never a secret), the bound listeners.
 fn config_loaded(settings: &Settings, listeners: &serde_json::Value) -> crate::audit::Event {
-    use crate::auth::Scope;
-    let scopes = [Scope::Ingest, Scope::Read, Scope::Admin];
     let tokens = settings
         .tokens
         .iter()
         .map(|t| {
-            let granted: Vec<&str> = scopes
-                .iter()
-                .filter(|s| t.allows(**s))
-                .map(|s| s.name())
-                .collect();
-            serde_json::json!({ "name": &**t.name(), "scopes": granted })
+            let scopes: Vec<&str> = t.scopes().iter().map(|s| s.name()).collect();
+            serde_json::json!({ "name": &**t.name(), "scopes": scopes })
         })
         .collect();
     crate::audit::config_loaded(settings.config_file.as_deref(), tokens, listeners.clone())

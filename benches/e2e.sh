@@ -7,7 +7,8 @@
 #
 # With VIGIL_BENCH_SECURE=1 the daemon requires a bearer token and speaks TLS (a CA and a
 # certificate for localhost made with openssl); the load generator sends the token and
-# trusts the CA, as a production agent would.
+# trusts the CA, as a production agent would. VIGIL_BENCH_SECURE=token or =tls turns on
+# only one of the two.
 #
 # Figures go to BENCHMARKS.md with this command line.
 set -euo pipefail
@@ -27,8 +28,26 @@ data=$(mktemp -d /tmp/vigil-bench.XXXXXX)
 secure=()
 client=()
 host=127.0.0.1
-if [ "${VIGIL_BENCH_SECURE:-0}" = 1 ]; then
-  pki="$data.pki"; mkdir -p "$pki"
+secure_mode=${VIGIL_BENCH_SECURE:-0}
+with_token=0; with_tls=0
+case $secure_mode in
+  1) with_token=1; with_tls=1 ;;
+  token) with_token=1 ;;
+  tls) with_tls=1 ;;
+esac
+pki="$data.pki"; mkdir -p "$pki"
+: > "$pki/vigil.toml"
+if [ $with_token = 1 ]; then
+  export VIGIL_TOKEN_BENCH=$(openssl rand -hex 32)
+  cat >> "$pki/vigil.toml" <<TOML
+[[auth.token]]
+name = "bench"
+scopes = ["ingest", "read"]
+secret_env = "VIGIL_TOKEN_BENCH"
+TOML
+  client+=(--token "$VIGIL_TOKEN_BENCH")
+fi
+if [ $with_tls = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
     -subj /CN=bench-ca -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
@@ -36,20 +55,16 @@ if [ "${VIGIL_BENCH_SECURE:-0}" = 1 ]; then
   printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$pki/ext"
   openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 1 -extfile "$pki/ext" -out "$pki/server.pem" 2>/dev/null
-  export VIGIL_TOKEN_BENCH=$(openssl rand -hex 32)
-  cat > "$pki/vigil.toml" <<TOML
-[[auth.token]]
-name = "bench"
-scopes = ["ingest", "read"]
-secret_env = "VIGIL_TOKEN_BENCH"
-
+  cat >> "$pki/vigil.toml" <<TOML
 [tls]
 cert_file = "$pki/server.pem"
 key_file = "$pki/server.key"
 TOML
-  secure=(--config "$pki/vigil.toml")
-  client=(--token "$VIGIL_TOKEN_BENCH" --ca-file "$pki/ca.pem")
+  client+=(--ca-file "$pki/ca.pem")
   host=localhost
+fi
+if [ "$secure_mode" != 0 ]; then
+  secure=(--config "$pki/vigil.toml")
 fi
 "$vigil" serve --data-dir "$data" --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 \
   --http-addr 127.0.0.1:0 "${secure[@]}" "$@" 2> "$data.log" &
@@ -72,13 +87,11 @@ cpu_after=$(cpu)
 spans=$(awk '/^accepted spans:/ {print $3}' "$data.load")
 echo "daemon CPU:           $(( (cpu_after - cpu_before) / ticks )) s for $spans spans = $(python3 -c "print(round(($cpu_after-$cpu_before)/$ticks/$spans*1e6, 2))") µs/span (both cores)"
 echo "peak RSS:             $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$pid/status)"
-if [ "${VIGIL_BENCH_SECURE:-0}" = 1 ]; then
-  api="https://localhost:${http##*:}"
-  curl_auth=(--cacert "$pki/ca.pem" -H "Authorization: Bearer $VIGIL_TOKEN_BENCH")
-else
-  api="http://$http"
-  curl_auth=()
-fi
+scheme=http; [ $with_tls = 1 ] && scheme=https
+api="$scheme://$host:${http##*:}"
+curl_auth=()
+[ $with_tls = 1 ] && curl_auth+=(--cacert "$pki/ca.pem")
+[ $with_token = 1 ] && curl_auth+=(-H "Authorization: Bearer $VIGIL_TOKEN_BENCH")
 q() { curl -s "${curl_auth[@]}" -H 'Content-Type: application/json' "$api/api/v1/sql" -d "{\"query\": \"$1\"}" "${@:2}"; }
 sql() { q "$1" -o /dev/null -w '%{time_total}'; }
 echo "count(*):             $(q "SELECT count(*) FROM spans")"

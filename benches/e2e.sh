@@ -82,7 +82,9 @@ cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 ticks=$(getconf CLK_TCK)
 cpu_before=$(cpu)
 # shellcheck disable=SC2086
-"$loadgen" $addr --connections "$connections" --seconds "$seconds" --traces "$traces" "${client[@]}" | tee "$data.load"
+/usr/bin/time -f "load generator CPU:   %U s user + %S s system" -o "$data.loadcpu" \
+  "$loadgen" $addr --connections "$connections" --seconds "$seconds" --traces "$traces" "${client[@]}" | tee "$data.load"
+cat "$data.loadcpu"
 cpu_after=$(cpu)
 spans=$(awk '/^accepted spans:/ {print $3}' "$data.load")
 echo "daemon CPU:           $(( (cpu_after - cpu_before) / ticks )) s for $spans spans = $(python3 -c "print(round(($cpu_after-$cpu_before)/$ticks/$spans*1e6, 2))") µs/span (both cores)"

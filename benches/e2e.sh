@@ -21,8 +21,12 @@ target=${CARGO_TARGET_DIR:-target}
 if [ -z "${VIGIL_BIN:-}" ]; then
   cargo build --release --workspace --quiet
 fi
-cargo build --workspace --benches --quiet
-loadgen=$(ls -t "$target"/debug/deps/loadgen-* | grep -v '\.d$' | head -n 1)
+# VIGIL_LOADGEN: a load generator built elsewhere (e.g. `cargo build --release --bench
+# loadgen`), instead of the debug build made here.
+if [ -z "${VIGIL_LOADGEN:-}" ]; then
+  cargo build --workspace --benches --quiet
+fi
+loadgen=${VIGIL_LOADGEN:-$(ls -t "$target"/debug/deps/loadgen-* | grep -v '\.d$' | head -n 1)}
 vigil="${VIGIL_BIN:-$target/release/vigil}"
 data=$(mktemp -d /tmp/vigil-bench.XXXXXX)
 secure=()

@@ -49,7 +49,11 @@ impl Listener {
         let Some(tls) = &self.tls else {
             loop {
                 match self.tcp.accept().await {
-                    Ok((tcp, peer)) => return (Stream::Plain(tcp), peer),
+                    Ok((tcp, peer)) => {
+                        // As tonic's own listener does: no Nagle delay on answers.
+                        let _ = tcp.set_nodelay(true);
+                        return (Stream::Plain(tcp), peer);
+                    }
                     Err(e) => accept_failed(e).await,
                 }
             }
@@ -59,6 +63,10 @@ impl Listener {
                 accepted = self.tcp.accept(), if self.handshakes.len() < MAX_HANDSHAKES => {
                     match accepted {
                         Ok((tcp, peer)) => {
+                            // A TLS stream writes a response as several records; without
+                            // TCP_NODELAY, Nagle holds the last one for the peer's delayed
+                            // ACK (40 ms tails measured; BENCHMARKS.md "Tokens and TLS").
+                            let _ = tcp.set_nodelay(true);
                             let acceptor = tls.current();
                             let listener = tls.role().name();
                             self.handshakes.spawn(async move {

@@ -340,11 +340,13 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         && let Some(password) = &pg_auth.password
     {
         // `[pg] password_env` keeps working: a read token named after `[pg] user`.
-        tokens.push(Token::new(
-            &pg_auth.user,
-            &[crate::auth::Scope::Read],
-            password,
-        ));
+        tokens
+            .push(Token::new(
+                &pg_auth.user,
+                &[crate::auth::Scope::Read],
+                password,
+            ))
+            .map_err(|e| err("pg.user", e))?;
     }
     if !tokens.enabled() && !args.insecure_no_auth {
         let listeners = [

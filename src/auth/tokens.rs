@@ -206,8 +206,19 @@ impl Tokens {
     }
 
     /// Adds a token (the legacy `[pg] password_env`, as a read token).
-    pub fn push(&mut self, token: Token) {
+    ///
+    /// # Errors
+    /// A token of that name exists already: it would be one PostgreSQL user with two
+    /// passwords.
+    pub fn push(&mut self, token: Token) -> Result<(), String> {
+        if self.tokens.iter().any(|t| t.name == token.name) {
+            return Err(format!(
+                "{:?} is also the name of an [[auth.token]]; give [pg] user another name",
+                &*token.name
+            ));
+        }
         self.tokens.push(token);
+        Ok(())
     }
 
     /// Whether any token is configured: then every guarded request needs one.
@@ -280,6 +291,25 @@ mod tests {
         assert!(!oncall.allows(Scope::Ingest));
         assert!(tokens.authenticate(b"a-secret-of-enough-lengtH").is_none());
         assert!(tokens.authenticate(b"").is_none());
+        let mut tokens = tokens;
+        assert!(
+            tokens
+                .push(Token::new(
+                    "oncall",
+                    &[Scope::Read],
+                    "pg-password-0123456789"
+                ))
+                .is_err()
+        );
+        assert!(
+            tokens
+                .push(Token::new(
+                    "vigil",
+                    &[Scope::Read],
+                    "pg-password-0123456789"
+                ))
+                .is_ok()
+        );
     }
 
     #[test]

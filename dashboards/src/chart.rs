@@ -1,0 +1,1 @@
+//! SVG charts, drawn as text. (Being written.)

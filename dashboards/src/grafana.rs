@@ -1,0 +1,1 @@
+//! The Grafana dashboards in `dashboards/grafana/`. (Being written.)

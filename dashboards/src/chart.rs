@@ -42,6 +42,8 @@ pub mod downsample;
 pub mod path;
 mod plot;
 pub mod scale;
+pub mod sparkline;
+pub mod statistic;
 
 #[cfg(test)]
 mod svgscan;
@@ -49,6 +51,8 @@ mod svgscan;
 pub use control::{ControlWindow, control_chart};
 pub use downsample::{Aggregation, SamplePoint, downsample};
 pub use scale::NumberFormat;
+pub use sparkline::{SparkPoint, Sparkline, sparkline};
+pub use statistic::{CusumWindow, StatisticWindow, cusum_chart, statistic_chart};
 
 /// Size, range and formatting of a time chart.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,11 +74,17 @@ pub struct ChartOptions {
     pub columns: Option<usize>,
     /// Which points per column a downsampled line keeps.
     pub aggregation: Aggregation,
+    /// The legend's name for the main line (`value`, `zᵢ`, `p̂`, `D`, …); `None` uses
+    /// the chart's default (`value` or `statistic`).
+    pub series_label: Option<String>,
+    /// The legend's name for the limits (e.g. `μ₀ ± 3σ₀ (reference)` when they are not
+    /// the detector's); `None` uses `control limits`.
+    pub limits_label: Option<String>,
 }
 
 impl ChartOptions {
     /// Options with `title`, plain numbers, the data's own range, 960 × 280 units, the
-    /// default columns and [`Aggregation::MinMax`].
+    /// default columns, [`Aggregation::MinMax`] and the default legend names.
     pub fn new(title: impl Into<String>) -> Self {
         ChartOptions {
             title: title.into(),
@@ -84,7 +94,21 @@ impl ChartOptions {
             height: 280.0,
             columns: None,
             aggregation: Aggregation::MinMax,
+            series_label: None,
+            limits_label: None,
         }
+    }
+
+    /// The same options naming the main line `label` in the legend.
+    pub fn series_label(mut self, label: impl Into<String>) -> Self {
+        self.series_label = Some(label.into());
+        self
+    }
+
+    /// The same options naming the limits `label` in the legend.
+    pub fn limits_label(mut self, label: impl Into<String>) -> Self {
+        self.limits_label = Some(label.into());
+        self
     }
 
     /// The same options printing values with `format`.

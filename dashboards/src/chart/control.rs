@@ -12,8 +12,8 @@ use schemas::window::{WindowFigures, WindowPhase, ns_of_time, time_of_ns};
 
 use super::ChartOptions;
 use super::plot::{
-    LegendItem, Line, Marker, Span, Step, StepKind, Swatch, TimePlot, fmt_opt, is_boundary, runs,
-    window_points,
+    LegendItem, Line, Marker, Span, Step, StepKind, Swatch, TimePlot, fmt_opt, is_boundary,
+    limits_label, runs, window_points,
 };
 use super::scale::utc_minute;
 
@@ -105,7 +105,10 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
     let mut legend = vec![LegendItem {
         swatch: Swatch::Line,
         class: "series value",
-        label: "value".to_owned(),
+        label: opts
+            .series_label
+            .clone()
+            .unwrap_or_else(|| "value".to_owned()),
     }];
     if windows.iter().any(|w| w.smoothed.is_some()) {
         plot.lines.push(Line {
@@ -149,14 +152,7 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
         legend.push(LegendItem {
             swatch: Swatch::Line,
             class: "limit",
-            label: "control limits".to_owned(),
-        });
-    }
-    if !plot.phase1.is_empty() {
-        legend.push(LegendItem {
-            swatch: Swatch::Rect,
-            class: "phase1-swatch",
-            label: "Phase I (baseline)".to_owned(),
+            label: limits_label(opts),
         });
     }
     for (w, s) in windows.iter().zip(&spans).filter(|(w, _)| w.alarm) {
@@ -171,14 +167,8 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
             ),
         });
     }
-    if !plot.markers.is_empty() {
-        legend.push(LegendItem {
-            swatch: Swatch::Diamond,
-            class: "alarm",
-            label: format!("alarm ({})", plot.markers.len()),
-        });
-    }
     plot.legend = legend;
+    plot.legend_phase_and_alarms();
     plot.render(opts)
 }
 

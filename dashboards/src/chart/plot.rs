@@ -171,6 +171,25 @@ pub(crate) fn is_boundary(i: usize, flag: &impl Fn(usize) -> bool, len: usize) -
 }
 
 impl TimePlot {
+    /// Appends the legend entries for the Phase I band and the alarm markers, when there
+    /// are any (so the legend never names what is not drawn).
+    pub fn legend_phase_and_alarms(&mut self) {
+        if !self.phase1.is_empty() {
+            self.legend.push(LegendItem {
+                swatch: Swatch::Rect,
+                class: "phase1-swatch",
+                label: "Phase I (baseline)".to_owned(),
+            });
+        }
+        if !self.markers.is_empty() {
+            self.legend.push(LegendItem {
+                swatch: Swatch::Diamond,
+                class: "alarm",
+                label: format!("alarm ({})", self.markers.len()),
+            });
+        }
+    }
+
     /// The chart as an inline `<svg>`.
     pub fn render(&self, opts: &ChartOptions) -> Markup {
         let (w, h) = (opts.width, opts.height);
@@ -522,4 +541,11 @@ pub(crate) fn legend(items: &[LegendItem], x: f64, y: f64) -> Markup {
 /// Value formatting for tooltips: the chart's format, or `–` for no value.
 pub(crate) fn fmt_opt(format: NumberFormat, v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format.format(v))
+}
+
+/// The legend's name for the limits: the options' or `control limits`.
+pub(crate) fn limits_label(opts: &ChartOptions) -> String {
+    opts.limits_label
+        .clone()
+        .unwrap_or_else(|| "control limits".to_owned())
 }

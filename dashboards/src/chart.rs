@@ -9,7 +9,7 @@
 //! - Time charts ([`control_chart`], [`statistic_chart`], [`cusum_chart`],
 //!   [`deciles_chart`]) share one plot ([`ChartOptions`] for size and range) and are
 //!   downsampled per pixel column ([`downsample`]) keeping every alarm window.
-//! - [`sparkline`] for the overview's rows, [`histogram_chart`] (baseline vs now shares),
+//! - [`sparkline`] for the overview's rows, [`histogram()`] (baseline vs now shares),
 //!   [`cost_bars`] (stacked cost per day with the unpriced part shown as unknown), and
 //!   [`waterfall`] (one trace's spans).
 //!
@@ -38,7 +38,9 @@
 //! ```
 
 pub mod control;
+pub mod deciles;
 pub mod downsample;
+pub mod histogram;
 pub mod path;
 mod plot;
 pub mod scale;
@@ -49,7 +51,9 @@ pub mod statistic;
 mod svgscan;
 
 pub use control::{ControlWindow, control_chart};
+pub use deciles::{QuantilePoint, deciles, deciles_chart};
 pub use downsample::{Aggregation, SamplePoint, downsample};
+pub use histogram::{Histogram, histogram};
 pub use scale::NumberFormat;
 pub use sparkline::{SparkPoint, Sparkline, sparkline};
 pub use statistic::{CusumWindow, StatisticWindow, cusum_chart, statistic_chart};

@@ -112,7 +112,7 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
     }];
     if windows.iter().any(|w| w.smoothed.is_some()) {
         plot.lines.push(Line {
-            series: "smoothed",
+            series: "smoothed".to_owned(),
             class: "smoothed",
             points: window_points(&spans, |i| windows[i].smoothed, keep),
         });
@@ -123,7 +123,7 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
         });
     }
     plot.lines.push(Line {
-        series: "value",
+        series: "value".to_owned(),
         class: "value",
         points: window_points(&spans, |i| windows[i].value, keep),
     });

@@ -44,7 +44,7 @@ impl Span {
 
 /// A line: one `<path class="series {class}" data-series="{series}">`.
 pub(crate) struct Line {
-    pub series: &'static str,
+    pub series: String,
     pub class: &'static str,
     pub points: Vec<SamplePoint>,
 }

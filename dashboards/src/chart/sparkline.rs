@@ -76,10 +76,13 @@ impl<'a> Sparkline<'a> {
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-        let (lo, hi) = match (lo <= hi, hi - lo) {
-            (false, _) => (0.0, 1.0),
-            (true, d) if d == 0.0 => (lo - 1.0, hi + 1.0),
-            _ => (lo, hi),
+        let (lo, hi) = if lo > hi {
+            (0.0, 1.0)
+        } else if lo == hi {
+            // A flat series is drawn across the middle.
+            (lo - 1.0, hi + 1.0)
+        } else {
+            (lo, hi)
         };
         let (t0, t1) = match (pts.first(), pts.last()) {
             (Some(a), Some(b)) => (a.t_ns, b.t_ns.max(a.t_ns + 1)),

@@ -88,7 +88,7 @@ pub fn statistic_chart(windows: &[StatisticWindow], opts: &ChartOptions) -> Mark
         kind: "statistic",
         phase1: runs(&spans, baseline),
         lines: vec![Line {
-            series: "statistic",
+            series: "statistic".to_owned(),
             class: "statistic",
             points: window_points(&spans, |i| windows[i].statistic, keep),
         }],
@@ -161,12 +161,12 @@ pub fn cusum_chart(windows: &[CusumWindow], opts: &ChartOptions) -> Markup {
         phase1: runs(&spans, baseline),
         lines: vec![
             Line {
-                series: "c_plus",
+                series: "c_plus".to_owned(),
                 class: "c-plus",
                 points: window_points(&spans, |i| windows[i].c_plus, keep),
             },
             Line {
-                series: "c_minus",
+                series: "c_minus".to_owned(),
                 class: "c-minus",
                 points: window_points(&spans, |i| windows[i].c_minus.map(|c| -c), keep),
             },

@@ -10,7 +10,7 @@
 //!   [`deciles_chart`]) share one plot ([`ChartOptions`] for size and range) and are
 //!   downsampled per pixel column ([`downsample`]) keeping every alarm window.
 //! - [`sparkline`] for the overview's rows, [`histogram()`] (baseline vs now shares),
-//!   [`cost_bars`] (stacked cost per day with the unpriced part shown as unknown), and
+//!   [`day_bars`] (stacked cost per day with the unpriced part shown as unknown), and
 //!   [`waterfall`] (one trace's spans).
 //!
 //! State is never shown by colour alone: an alarm is a diamond with a `<title>` tooltip,
@@ -37,6 +37,7 @@
 //! assert!(svg.contains("data-alarm"));
 //! ```
 
+pub mod bars;
 pub mod control;
 pub mod deciles;
 pub mod downsample;
@@ -46,10 +47,12 @@ mod plot;
 pub mod scale;
 pub mod sparkline;
 pub mod statistic;
+pub mod waterfall;
 
 #[cfg(test)]
 mod svgscan;
 
+pub use bars::{DayBar, day_bars};
 pub use control::{ControlWindow, control_chart};
 pub use deciles::{QuantilePoint, deciles, deciles_chart};
 pub use downsample::{Aggregation, SamplePoint, downsample};
@@ -57,6 +60,7 @@ pub use histogram::{Histogram, histogram};
 pub use scale::NumberFormat;
 pub use sparkline::{SparkPoint, Sparkline, sparkline};
 pub use statistic::{CusumWindow, StatisticWindow, cusum_chart, statistic_chart};
+pub use waterfall::{WaterfallRow, waterfall};
 
 /// Size, range and formatting of a time chart.
 #[derive(Clone, Debug, PartialEq)]

@@ -57,6 +57,7 @@ pub async fn session(engine: &Arc<QueryEngine>) -> anyhow::Result<SessionContext
         .with_memory_limit(engine.config().memory_limit_bytes, 1.0)
         .build_arc()?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    analytics::functions::register(&ctx);
     for (name, table) in LiveTable::all(engine).await? {
         ctx.register_table(name, table)?;
     }

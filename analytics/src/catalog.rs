@@ -112,6 +112,7 @@ impl QueryEngine {
             session = session.with_target_partitions(self.config.target_partitions);
         }
         let ctx = SessionContext::new_with_config_rt(session, runtime);
+        crate::functions::register(&ctx);
         let internal = Arc::new(MemorySchemaProvider::new());
         ctx.catalog("datafusion")
             .expect("the default catalog exists")

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod detect;
 pub mod error;
+pub mod functions;
 pub mod guard;
 pub mod live;
 pub mod monitor;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::audit::AuditCommand;
 use crate::commands::backtest::BacktestArgs;
+use crate::commands::demo::DemoArgs;
 use crate::commands::detect::DetectFlags;
 use crate::commands::report::ReportCommand;
 use crate::commands::sql::SqlArgs;
@@ -27,6 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: OTLP receivers, storage, SQL.
     Serve(ServeArgs),
+    /// Start the daemon with a built-in config and a synthetic agent fleet whose quality
+    /// drifts after a minute: data, drift and an alert at once, no config needed.
+    Demo(DemoArgs),
     /// Run one SQL query against a running daemon or, offline, a data directory.
     Sql(SqlArgs),
     /// Run one drift detector over a series read as CSV from stdin (header `value`,

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod backtest;
 pub mod check_config;
+pub mod demo;
 pub mod detect;
 pub mod report;
 pub mod serve;

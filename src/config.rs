@@ -275,6 +275,20 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         Some(path) => read_file(path)?,
         None => ConfigFile::default(),
     };
+    resolve_with(args, file, &|var| std::env::var(var).ok())
+}
+
+/// As [`resolve`], with the config file already read and secrets (`secret_env`,
+/// `[[auth.token]] secret_env`, `[smtp]` credentials) looked up through `env`: `vigil
+/// demo` hands its built-in config and the secret of its own webhook receiver this way.
+///
+/// # Errors
+/// The first problem found, naming its key.
+pub fn resolve_with(
+    args: &ServeArgs,
+    file: ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
     let data_dir = args
         .data_dir
         .clone()
@@ -290,8 +304,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     let pg_auth = file.pg.auth()?;
     let monitors = validate_monitors(&file.monitors)?;
     let rules = validate_rules(&file.rules, &monitors)?;
-    let env = |var: &str| std::env::var(var).ok();
-    let receivers = receivers(&file.alerting, &file.receivers, file.smtp.as_ref(), &env)?;
+    let receivers = receivers(&file.alerting, &file.receivers, file.smtp.as_ref(), env)?;
     let monitor_receivers = monitors
         .iter()
         .enumerate()
@@ -334,8 +347,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     )?;
     // Read here so that `check-config` reports a bad file too; `serve` loads them again.
     crate::tls::Tls::load(&file.tls)?;
-    let env_fn = |var: &str| std::env::var(var).ok();
-    let mut tokens = Tokens::resolve(&file.auth, &env_fn)?;
+    let mut tokens = Tokens::resolve(&file.auth, env)?;
     if tokens.enabled()
         && let Some(password) = &pg_auth.password
     {

@@ -2,7 +2,8 @@
 //! signals. It wires the collector (the writer), analytics (the reader) and alerts
 //! together and holds no domain logic of its own.
 //!
-//! - `cli`: the command table; `commands`: one module per subcommand.
+//! - `cli`: the command table; `commands`: one module per subcommand; `demo`: the
+//!   built-in config, synthetic fleet and rollback hook of `vigil demo`.
 //! - `config`: the config file, flags and environment, assembled from each crate's
 //!   section; `logging`: log levels and format.
 //! - `otlp`: the OTLP receivers (gRPC, HTTP, intake); `http`: the API; `pg`: the
@@ -16,6 +17,7 @@ mod auth;
 mod cli;
 mod commands;
 mod config;
+mod demo;
 mod http;
 mod jobs;
 mod logging;
@@ -38,6 +40,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => commands::serve::main(args),
+        Command::Demo(args) => commands::demo::main(args),
         Command::Sql(args) => commands::sql::main(args),
         Command::Detect(flags) => commands::detect::main(flags),
         Command::Backtest(args) => commands::backtest::main(args),

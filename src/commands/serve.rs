@@ -14,6 +14,7 @@
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +26,7 @@ use collector::Collector;
 use collector::normalize::Normalizer;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::auth::{self, Guard};
 use crate::config::{self, ServeArgs, Settings};
@@ -54,7 +55,13 @@ pub fn main(args: ServeArgs) -> ExitCode {
         eprintln!("vigil: config error: {e}");
         return ExitCode::from(2);
     }
-    match run(settings) {
+    exit_code(run(settings, None))
+}
+
+/// The exit code of a daemon run: 0 after a clean shutdown, 2 for a config error (the
+/// message names the key), 1 for anything else; the error is logged and printed.
+pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<config::ConfigError>().is_some() => {
             tracing::error!("config error: {e}");
@@ -69,11 +76,34 @@ pub fn main(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Runs the daemon until SIGTERM or Ctrl-C.
+/// The addresses the daemon listens on, once it is ready.
+#[derive(Clone, Copy, Debug)]
+pub struct Listening {
+    /// OTLP/gRPC.
+    pub otlp_grpc: SocketAddr,
+    /// OTLP/HTTP.
+    pub otlp_http: SocketAddr,
+    /// The HTTP API (and the pages).
+    pub http: SocketAddr,
+    /// The PostgreSQL wire protocol.
+    pub pg: SocketAddr,
+}
+
+/// How a command that embeds the daemon (`vigil demo`) drives it instead of signals.
+pub struct Control {
+    /// Receives the bound addresses once the daemon is ready (after `endpoints.json` is
+    /// written); dropped unsent when the daemon fails to start.
+    pub ready: oneshot::Sender<Listening>,
+    /// Resolves when the daemon should shut down; the daemon then stops in the same order
+    /// as on SIGTERM. Without a `Control`, SIGTERM or Ctrl-C stop it.
+    pub stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C, or until `control`'s `stop` resolves.
 ///
 /// # Errors
 /// When the data directory cannot be opened or a listener cannot bind.
-fn run(settings: Settings) -> anyhow::Result<()> {
+pub fn run(settings: Settings, control: Option<Control>) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -94,7 +124,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         query: query.handle().clone(),
         jobs: jobs.handle().clone(),
     };
-    let result = io.block_on(serve(settings, runtimes, metrics));
+    let result = io.block_on(serve(settings, runtimes, metrics, control));
     query.shutdown_background();
     jobs.shutdown_background();
     result
@@ -110,6 +140,7 @@ async fn serve(
     settings: Settings,
     runtimes: Runtimes,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    control: Option<Control>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
@@ -190,11 +221,17 @@ async fn serve(
         auditor: auditor.clone(),
         warnings: Arc::new(warnings),
     };
+    let (grpc_addr, otlp_http_addr, http_addr, pg_addr) = (
+        grpc_listener.local_addr()?,
+        otlp_http_listener.local_addr()?,
+        http_listener.local_addr()?,
+        pg_listener.local_addr()?,
+    );
     let endpoints = serde_json::json!({
-        "otlp_grpc": grpc_listener.local_addr()?.to_string(),
-        "otlp_http": otlp_http_listener.local_addr()?.to_string(),
-        "http": http_listener.local_addr()?.to_string(),
-        "pg": pg_listener.local_addr()?.to_string(),
+        "otlp_grpc": grpc_addr.to_string(),
+        "otlp_http": otlp_http_addr.to_string(),
+        "http": http_addr.to_string(),
+        "pg": pg_addr.to_string(),
     });
     auditor
         .record(config_loaded(&settings, &endpoints))
@@ -297,7 +334,18 @@ async fn serve(
         "vigil is ready"
     );
 
-    shutdown_signal().await;
+    match control {
+        Some(Control { ready, stop }) => {
+            let _ = ready.send(Listening {
+                otlp_grpc: grpc_addr,
+                otlp_http: otlp_http_addr,
+                http: http_addr,
+                pg: pg_addr,
+            });
+            stop.await;
+        }
+        None => shutdown_signal().await,
+    }
     tracing::info!("shutting down: intake stops, then everything acknowledged is flushed");
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
@@ -403,7 +451,8 @@ fn write_endpoints(data_dir: &Path, endpoints: &serde_json::Value) -> anyhow::Re
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

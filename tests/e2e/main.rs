@@ -9,6 +9,7 @@ mod bad_input;
 mod cost;
 mod crash;
 mod daemon;
+mod demo;
 mod detect;
 mod monitors;
 mod otlp;

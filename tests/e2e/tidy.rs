@@ -6,7 +6,9 @@
 //!   `analytics` and `schemas` only (never `alerts`, `collector` or a web framework).
 //! - the root's rooms: only `commands` (and `main`) may reach every module; the front ends
 //!   (`otlp`, `http`, `pg`) and the background loops (`jobs`) do not use each other;
-//!   `render`, `config`, `auth` (the guards) and `tls` stand below all of them.
+//!   `render`, `config`, `auth` (the guards) and `tls` stand below all of them. `demo`
+//!   (`vigil demo`'s fleet and hook) is used by `commands` only and uses none of the
+//!   daemon's rooms but `config`: it talks to the daemon over the wire.
 //! - `audit` (the hash chain) depends on `schemas` only; the root's `audit` (its writer)
 //!   stands below the front ends, the jobs and the guards, which all may record in it.
 //! - no source file over 800 lines.
@@ -148,6 +150,13 @@ fn the_root_modules_use_each_other_one_way() {
             "tls",
             &["auth", "commands", "http", "jobs", "otlp", "pg", "render"],
         ),
+        // `vigil demo`'s fleet and hook talk to the daemon over the wire, as any client.
+        (
+            "demo",
+            &[
+                "audit", "auth", "commands", "http", "jobs", "otlp", "pg", "render", "tls",
+            ],
+        ),
     ];
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
@@ -170,6 +179,24 @@ fn the_root_modules_use_each_other_one_way() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn only_commands_uses_the_demo() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let users: Vec<String> = files
+        .iter()
+        .filter(|f| !["commands", "demo", "main"].contains(&room(f).as_str()))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            ["crate::demo::", "crate::demo;", "crate::{demo"]
+                .iter()
+                .any(|n| text.contains(n))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(users.is_empty(), "{users:#?}");
 }
 
 #[test]

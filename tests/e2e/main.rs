@@ -11,6 +11,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod detect;
+mod grafana;
 mod monitors;
 mod otlp;
 mod pg;

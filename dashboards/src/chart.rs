@@ -8,10 +8,10 @@
 //!
 //! - Time charts ([`control_chart`], [`statistic_chart`], [`cusum_chart`],
 //!   [`deciles_chart`]) share one plot ([`ChartOptions`] for size and range) and are
-//!   downsampled per pixel column ([`downsample`]) keeping every alarm window.
-//! - [`sparkline`] for the overview's rows, [`histogram()`] (baseline vs now shares),
+//!   downsampled per pixel column ([`downsample()`]) keeping every alarm window.
+//! - [`sparkline()`] for the overview's rows, [`histogram()`] (baseline vs now shares),
 //!   [`day_bars`] (stacked cost per day with the unpriced part shown as unknown), and
-//!   [`waterfall`] (one trace's spans).
+//!   [`waterfall()`] (one trace's spans).
 //!
 //! State is never shown by colour alone: an alarm is a diamond with a `<title>` tooltip,
 //! the Phase I band carries the words "Phase I (baseline)", an unknown cost is hatched and

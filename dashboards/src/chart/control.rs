@@ -8,14 +8,13 @@
 //! [`super::statistic`].
 
 use maud::Markup;
-use schemas::window::{WindowFigures, WindowPhase, ns_of_time, time_of_ns};
+use schemas::window::{WindowFigures, WindowPhase, ns_of_time};
 
 use super::ChartOptions;
 use super::plot::{
     LegendItem, Line, Marker, Span, Step, StepKind, Swatch, TimePlot, fmt_opt, is_boundary,
     limits_label, runs, window_points,
 };
-use super::scale::utc_minute;
 
 /// One closed window as the control chart draws it. All values are in the series' own
 /// units (a score, a rate in [0, 1], ms, USD).
@@ -160,11 +159,7 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
             at: w.start_ns,
             t: s.mid(),
             value: w.value,
-            title: format!(
-                "alarm · {} · value {}",
-                utc_minute(time_of_ns(w.start_ns)),
-                fmt_opt(opts.format, w.value)
-            ),
+            detail: format!("value {}", fmt_opt(opts.format, w.value)),
         });
     }
     plot.legend = legend;
@@ -175,7 +170,7 @@ pub fn control_chart(windows: &[ControlWindow], opts: &ChartOptions) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chart::svgscan::Svg;
+    use crate::chart::svgscan::{Svg, attr_value};
     use chrono::{DateTime, Duration, Utc};
 
     const MINUTE: i64 = 60_000_000_000;
@@ -283,6 +278,33 @@ mod tests {
         // Every alarm's value is a vertex of the line.
         let y = svg.y_scale()(0.812);
         assert!(value.ys().iter().filter(|v| (*v - y).abs() < 0.1).count() >= alarms.len());
+    }
+
+    #[test]
+    fn thousands_of_alarms_share_markers_but_every_one_is_counted() {
+        // Sustained drift: every window of the last three and a half days alarms.
+        let alarms: Vec<usize> = (5_080..10_080).collect();
+        let ws = windows(10_080, 1_440, &alarms, &[]);
+        let svg = Svg::new(control_chart(&ws, &ChartOptions::new("a bad week")));
+        let markers = svg.tags_where("data-alarm");
+        assert!(markers.len() <= 894 / 6 + 1, "{} markers", markers.len());
+        let count = |m: &&str| attr_value(m, "data-count").map_or(1, |c| c.parse().unwrap());
+        assert_eq!(markers.iter().map(count).sum::<usize>(), alarms.len());
+        // Their time ranges tile the alarm windows: the first starts at the first alarm,
+        // each next one right after the previous one's last.
+        let minute = |s: String| {
+            let t = DateTime::parse_from_rfc3339(&s).unwrap().to_utc();
+            ((ns_of_time(t) - ns_of_time(t0())) / MINUTE) as usize
+        };
+        let mut next = alarms[0];
+        for m in &markers {
+            assert_eq!(minute(attr_value(m, "data-t").unwrap()), next);
+            let last = attr_value(m, "data-t-last").map_or(next, minute);
+            next = last + 1;
+        }
+        assert_eq!(next, 10_080);
+        assert!(svg.text().contains(" alarms · 2026-12-"));
+        assert!(svg.text().contains("alarm (5000)"));
     }
 
     #[test]

@@ -4,11 +4,9 @@
 //! confidence spreading out while its mean holds).
 
 use maud::Markup;
-use schemas::window::time_of_ns;
 
 use super::ChartOptions;
 use super::plot::{Band, LegendItem, Line, Marker, Span, Swatch, TimePlot, fmt_opt, window_points};
-use super::scale::utc_minute;
 
 /// One window's quantiles.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,9 +87,8 @@ pub fn deciles_chart(points: &[QuantilePoint], labels: &[&str], opts: &ChartOpti
             at: p.t_ns,
             t: spans[i].mid(),
             value: v,
-            title: format!(
-                "alarm · {} · {} {}",
-                utc_minute(time_of_ns(p.t_ns)),
+            detail: format!(
+                "{} {}",
                 labels.get(marker_q).copied().unwrap_or("value"),
                 fmt_opt(opts.format, v)
             ),

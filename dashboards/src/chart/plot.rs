@@ -8,7 +8,10 @@ use maud::{Markup, html};
 use super::ChartOptions;
 use super::downsample::{SamplePoint, downsample};
 use super::path::{PathData, num, push_num};
-use super::scale::{LinearScale, NumberFormat, TimeScale, nice_ticks, time_ticks, utc_iso};
+use super::scale::{
+    LinearScale, NumberFormat, TimeScale, nice_ticks, time_ticks, utc_iso, utc_minute,
+};
+use schemas::window::time_of_ns;
 
 /// Space around the plot area, in user units: room for the legend above, the y labels
 /// on the left and the time labels below.
@@ -103,13 +106,99 @@ pub(crate) struct Band {
 
 /// An alarm marker.
 pub(crate) struct Marker {
-    /// The window start, ns (what `data-t` shows).
+    /// The window start, ns (what `data-t` and the tooltip show).
     pub at: i64,
     /// Where to draw it, ns.
     pub t: i64,
     /// Where to draw it; `None` draws it on the top edge.
     pub value: Option<f64>,
+    /// The tooltip after the time, e.g. `value 0.812`.
+    pub detail: String,
+}
+
+/// Up to this many alarms of a chart get a marker each. Beyond it, alarms closer than
+/// [`MARKER_BUCKET`] units share one marker (their diamonds would overlap anyway) with
+/// `data-count` and a tooltip naming the first and last: a week of sustained alarms
+/// would otherwise be thousands of elements and hundreds of KB.
+pub(crate) const MARKER_BUDGET: usize = 200;
+/// Width of the x buckets dense alarms are merged in, user units (one diamond).
+pub(crate) const MARKER_BUCKET: f64 = 6.0;
+
+/// One drawn alarm marker, standing for `count` alarm windows.
+pub(crate) struct DrawnMarker {
+    pub x: f64,
+    pub y: f64,
+    /// First and last window start, ns.
+    pub first: i64,
+    pub last: i64,
+    pub count: usize,
     pub title: String,
+}
+
+/// The markers to draw for alarms at `(window start ns, x, y, detail)` (in time order):
+/// one each if there are at most `budget`, else merged per `bucket` units of x.
+pub(crate) fn place_markers(
+    alarms: &[(i64, f64, f64, &str)],
+    budget: usize,
+    bucket: f64,
+) -> Vec<DrawnMarker> {
+    let single = |&(at, x, y, detail): &(i64, f64, f64, &str)| DrawnMarker {
+        x,
+        y,
+        first: at,
+        last: at,
+        count: 1,
+        title: format!("alarm · {} · {detail}", utc_minute(time_of_ns(at))),
+    };
+    if alarms.len() <= budget {
+        return alarms.iter().map(single).collect();
+    }
+    let mut out: Vec<DrawnMarker> = Vec::new();
+    let mut group_start = 0;
+    for i in 0..=alarms.len() {
+        let split = i == alarms.len()
+            || (alarms[i].1 / bucket).floor() != (alarms[group_start].1 / bucket).floor();
+        if !split {
+            continue;
+        }
+        let group = &alarms[group_start..i];
+        if let [one] = group {
+            out.push(single(one));
+        } else if let (Some(a), Some(b)) = (group.first(), group.last()) {
+            out.push(DrawnMarker {
+                x: a.1,
+                y: a.2,
+                first: a.0,
+                last: b.0,
+                count: group.len(),
+                title: format!(
+                    "{} alarms · {} – {} · first {} · last {}",
+                    group.len(),
+                    utc_minute(time_of_ns(a.0)),
+                    utc_minute(time_of_ns(b.0)),
+                    a.3,
+                    b.3
+                ),
+            });
+        }
+        group_start = i;
+    }
+    out
+}
+
+/// The markup of placed markers: `path.alarm[data-alarm][data-t]` diamonds of
+/// half-diagonal `r`, with `data-count` and `data-t-last` when one stands for several.
+pub(crate) fn markers_markup(markers: &[DrawnMarker], r: f64) -> Markup {
+    html! {
+        @for m in markers {
+            path.alarm data-alarm data-t=(iso(m.first))
+                data-count=[(m.count > 1).then_some(m.count)]
+                data-t-last=[(m.count > 1).then(|| iso(m.last))]
+                d=(diamond(m.x, m.y, r)) {
+                title { (m.title) }
+            }
+        }
+    }
 }
 
 /// How a legend entry's swatch looks (its class gives the colour).
@@ -256,8 +345,15 @@ impl TimePlot {
                     path.axis-line d={ "M" (num(px0)) " " (num(py0)) "H" (num(px1)) } {}
                     @for t in &tticks {
                         @let tx = x.map(t.t);
-                        // Labels at the edges are anchored inwards so none is cut off.
-                        @let class = if tx + 20.0 > w { "tick-x end" } else { "tick-x" };
+                        // Labels at the edges are anchored inwards so none is cut off
+                        // or runs into the "UTC" at the left.
+                        @let class = if tx + 20.0 > w {
+                            "tick-x end"
+                        } else if tx - 16.0 < px0 {
+                            "tick-x start"
+                        } else {
+                            "tick-x"
+                        };
                         text class=(class) x=(num(tx)) y=(num(py0 + 14.0)) { (t.label) }
                     }
                     text.axis-unit x=(num(px0 - 4.0)) y=(num(py0 + 14.0)) { "UTC" }
@@ -281,13 +377,11 @@ impl TimePlot {
                         d=(line_path(&l.points, &x, &y, columns, opts)) {}
                 }
                 @if !self.markers.is_empty() {
+                    @let alarms: Vec<(i64, f64, f64, &str)> = self.markers.iter()
+                        .map(|m| (m.at, x.map(m.t), m.value.map_or(py1, |v| y.map(v)), m.detail.as_str()))
+                        .collect();
                     g.alarms {
-                        @for m in &self.markers {
-                            path.alarm data-alarm data-t=(iso(m.at))
-                                d=(diamond(x.map(m.t), m.value.map_or(py1, |v| y.map(v)), 4.5)) {
-                                title { (m.title) }
-                            }
-                        }
+                        (markers_markup(&place_markers(&alarms, MARKER_BUDGET, MARKER_BUCKET), 4.5))
                     }
                 }
                 (legend(&self.legend, px0, 4.0))
@@ -347,8 +441,8 @@ impl TimePlot {
     }
 }
 
-/// An ISO time of ns (for `data-from`/`data-to`).
-fn iso(t: i64) -> String {
+/// An ISO time of ns (for `data-t`, `data-from`, `data-to`).
+pub(crate) fn iso(t: i64) -> String {
     utc_iso(schemas::window::time_of_ns(t))
 }
 

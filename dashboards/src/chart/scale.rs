@@ -173,8 +173,9 @@ const TIME_STEPS_S: [i64; 19] = [
     28 * 86_400,
 ];
 
-/// The smallest step of [`TIME_STEPS_S`] (in ns) that puts at most `max_ticks` ticks in
-/// `[t0, t1]`.
+/// The smallest calendar-friendly step, in ns, that puts at most `max_ticks` ticks in
+/// `[t0, t1]`: 1, 5, 10, 15, 30 s; 1, 5, 10, 15, 30 min; 1, 2, 3, 6, 12 h; 1, 2, 7, 28
+/// days.
 pub fn time_step(t0: i64, t1: i64, max_ticks: usize) -> i64 {
     let span = (t1 - t0).max(1);
     let max_ticks = max_ticks.max(1) as i64;

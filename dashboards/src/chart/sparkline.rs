@@ -7,8 +7,8 @@ use schemas::window::time_of_ns;
 
 use super::downsample::{Aggregation, SamplePoint, downsample};
 use super::path::{PathData, num};
-use super::plot::diamond;
-use super::scale::{LinearScale, NumberFormat, utc_iso, utc_minute};
+use super::plot::{markers_markup, place_markers};
+use super::scale::{LinearScale, NumberFormat, utc_minute};
 
 /// `viewBox` size of a sparkline, in user units.
 const WIDTH: f64 = 120.0;
@@ -59,7 +59,7 @@ impl<'a> Sparkline<'a> {
         }
     }
 
-    /// The sparkline as an inline `<svg class="sparkline">` (`viewBox="0 0 120 28"`,
+    /// The sparkline as an inline `<svg class="chart sparkline">` (`viewBox="0 0 120 28"`,
     /// `width="100%"`): `path.series.value[data-series=value]` (broken at `None`),
     /// `path.limit[data-limit=upper|lower]` when given, `path.alarm[data-alarm][data-t]`
     /// per alarm window (every one, whatever the downsampling), and
@@ -129,9 +129,27 @@ impl<'a> Sparkline<'a> {
                 n => format!(" · {n} alarms"),
             }
         );
+        let details: Vec<String> = alarms
+            .iter()
+            .map(|p| {
+                format!(
+                    "value {}",
+                    p.value
+                        .map_or_else(|| "–".to_owned(), |v| self.format.format(v))
+                )
+            })
+            .collect();
+        let marks: Vec<(i64, f64, f64, &str)> = alarms
+            .iter()
+            .zip(&details)
+            .map(|(p, d)| {
+                let y = p.value.map_or(PAD, |v| y.map(v));
+                (p.t_ns, x.map(p.t_ns as f64), y, d.as_str())
+            })
+            .collect();
         let hline = |v: f64| format!("M{} {}H{}", num(PAD), num(y.map(v)), num(WIDTH - PAD));
         html! {
-            svg.sparkline data-chart="sparkline" viewBox="0 0 120 28" width="100%" role="img"
+            svg.chart.sparkline data-chart="sparkline" viewBox="0 0 120 28" width="100%" role="img"
                 aria-label=(label) {
                 title { (label) }
                 @if let Some(u) = self.upper {
@@ -141,16 +159,7 @@ impl<'a> Sparkline<'a> {
                     path.limit data-limit="lower" d=(hline(l)) {}
                 }
                 path.series.value data-series="value" d=(line.finish()) {}
-                @for p in &alarms {
-                    @let at = time_of_ns(p.t_ns);
-                    path.alarm data-alarm data-t=(utc_iso(at))
-                        d=(diamond(x.map(p.t_ns as f64), p.value.map_or(PAD, |v| y.map(v)), 3.0)) {
-                        title {
-                            "alarm · " (utc_minute(at)) " · value "
-                            (p.value.map_or_else(|| "–".to_owned(), |v| self.format.format(v)))
-                        }
-                    }
-                }
+                (markers_markup(&place_markers(&marks, 30, 4.0), 3.0))
                 @if let Some(p) = latest {
                     @let v = p.value.unwrap_or_default();
                     circle.last data-last cx=(num(x.map(p.t_ns as f64))) cy=(num(y.map(v))) r="2" {

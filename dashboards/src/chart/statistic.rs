@@ -9,14 +9,13 @@
 //! exceeds H). −C⁻ is drawn below zero so that a downward shift goes down.
 
 use maud::Markup;
-use schemas::window::{WindowFigures, WindowPhase, ns_of_time, time_of_ns};
+use schemas::window::{WindowFigures, WindowPhase, ns_of_time};
 
 use super::ChartOptions;
 use super::plot::{
     LegendItem, Line, Marker, Span, Step, StepKind, Swatch, TimePlot, fmt_opt, is_boundary,
     limits_label, runs, window_points,
 };
-use super::scale::utc_minute;
 
 /// One window's statistic and limits, in the statistic's units.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,11 +132,7 @@ pub fn statistic_chart(windows: &[StatisticWindow], opts: &ChartOptions) -> Mark
             at: w.start_ns,
             t: s.mid(),
             value: w.statistic,
-            title: format!(
-                "alarm · {} · statistic {}",
-                utc_minute(time_of_ns(w.start_ns)),
-                fmt_opt(opts.format, w.statistic)
-            ),
+            detail: format!("statistic {}", fmt_opt(opts.format, w.statistic)),
         });
     }
     plot.legend_phase_and_alarms();
@@ -225,9 +220,8 @@ pub fn cusum_chart(windows: &[CusumWindow], opts: &ChartOptions) -> Markup {
             } else {
                 w.c_minus.map(|c| -c)
             },
-            title: format!(
-                "alarm · {} · C⁺ {} · C⁻ {} · H {}",
-                utc_minute(time_of_ns(w.start_ns)),
+            detail: format!(
+                "C⁺ {} · C⁻ {} · H {}",
                 fmt_opt(opts.format, w.c_plus),
                 fmt_opt(opts.format, w.c_minus),
                 fmt_opt(opts.format, w.h)
@@ -242,6 +236,7 @@ pub fn cusum_chart(windows: &[CusumWindow], opts: &ChartOptions) -> Markup {
 mod tests {
     use super::*;
     use crate::chart::svgscan::Svg;
+    use schemas::window::time_of_ns;
 
     const MINUTE: i64 = 60_000_000_000;
     /// 2026-12-06T12:00:00Z.

@@ -196,12 +196,12 @@ impl PathInfo {
         self.d.matches('M').count()
     }
 
-    /// The absolute points given by `M` and `L` commands, in order.
+    /// The absolute points given by `M`, `L` and `l` commands, in order.
     pub fn vertices(&self) -> Vec<(f64, f64)> {
-        self.commands()
+        self.walk()
             .into_iter()
-            .filter(|(c, _)| *c == 'M' || *c == 'L')
-            .flat_map(|(_, n)| n.chunks(2).map(|p| (p[0], p[1])).collect::<Vec<_>>())
+            .filter(|(c, _)| "MLl".contains(*c))
+            .map(|(_, p)| p)
             .collect()
     }
 
@@ -218,25 +218,38 @@ impl PathInfo {
         self.vertices().into_iter().map(|p| p.1).collect()
     }
 
-    /// The `(x, y)` pen positions after each command, for step lines (`M`, `H`, `V`).
+    /// The `(x, y)` pen positions after each drawing command (`M`, `L`, `l`, `H`, `V`).
     pub fn pen(&self) -> Vec<(f64, f64)> {
+        self.walk().into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// `(command, absolute pen position after it)` for each point-setting command.
+    fn walk(&self) -> Vec<(char, (f64, f64))> {
         let mut at = (0.0, 0.0);
         let mut out = Vec::new();
+        // Rounding to tenths as the writer does, so sums of steps compare exactly.
+        let r = |v: f64| (v * 10.0).round() / 10.0;
         for (c, n) in self.commands() {
             match c {
                 'M' | 'L' => {
                     for p in n.chunks(2) {
                         at = (p[0], p[1]);
-                        out.push(at);
+                        out.push((c, at));
+                    }
+                }
+                'l' => {
+                    for p in n.chunks(2) {
+                        at = (r(at.0 + p[0]), r(at.1 + p[1]));
+                        out.push((c, at));
                     }
                 }
                 'H' => {
                     at.0 = n[0];
-                    out.push(at);
+                    out.push((c, at));
                 }
                 'V' => {
                     at.1 = n[0];
-                    out.push(at);
+                    out.push((c, at));
                 }
                 _ => {}
             }

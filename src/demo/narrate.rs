@@ -111,10 +111,10 @@ Vigil demo: the real daemon, a built-in config and five synthetic agents.
   Data         {data} ({kept})
 
 What happens (windows of 10 s; docs/demo.md):
-  now       5 minutes of back-dated history, so every monitor has its baseline (Phase I: 20 windows)
-  +{drift}s     {agent} deploys {after} (from {before}): accuracy and confidence fall, escalations
+  {now:<10}5 minutes of back-dated history, so every monitor has its baseline (Phase I: 20 windows)
+  {drift:<10}{agent} deploys {after} (from {before}): accuracy and confidence fall, escalations
             and p99 latency rise, cost per transaction creeps up
-  ~+{alarm}s    the monitors alarm; the alert goes to the built-in rollback hook, which verifies
+  {alarm:<10}the monitors alarm; the alert goes to the built-in rollback hook, which verifies
             its signature and says which rollback it would perform
 
 What to look at:
@@ -130,8 +130,9 @@ Ctrl-C stops the demo (the fleet first, then the daemon, in order).
                 otlp_http = at.otlp_http,
                 otlp_grpc = at.otlp_grpc,
                 data = data_dir.display(),
-                drift = drift_after_s,
-                alarm = drift_after_s + 30,
+                now = "now",
+                drift = format!("+{drift_after_s} s"),
+                alarm = format!("~+{} s", drift_after_s + 30),
                 agent = super::fleet::DRIFTING,
             )
         });
@@ -188,13 +189,16 @@ Ctrl-C stops the demo (the fleet first, then the daemon, in order).
                     Self::now()
                 );
                 for a in alerts {
+                    let baseline = a
+                        .baseline_mean
+                        .map(|b| format!(" (baseline {})", figure(b)))
+                        .unwrap_or_default();
                     text.push_str(&format!(
-                        "\n            {} {} on {}: {} (baseline {})  {}",
+                        "\n            {} {} on {}: {}{baseline}  {}",
                         if a.firing { "FIRING" } else { "resolved" },
                         a.monitor,
                         a.series,
-                        figure(a.value),
-                        figure(a.baseline_mean),
+                        a.value.map_or_else(|| "no value".to_owned(), figure),
                         a.dashboard_url
                     ));
                 }
@@ -257,6 +261,11 @@ Ctrl-C stops the demo (the fleet first, then the daemon, in order).
     }
 }
 
-fn figure(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"))
+/// A window figure for people: four significant digits or so (0.8219, 0.0236, 5425).
+fn figure(value: f64) -> String {
+    if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.4}")
+    }
 }

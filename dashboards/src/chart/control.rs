@@ -339,5 +339,12 @@ mod tests {
     fn no_windows_draws_no_data() {
         let svg = control_chart(&[], &ChartOptions::new("x")).into_string();
         assert!(svg.contains("data-empty") && svg.contains("no data"));
+        // A range with only Phase I windows without values: axes, the band, "no data".
+        let ws = windows(10, 10, &[], &(0..10).collect::<Vec<_>>());
+        let t = ns_of_time(t0());
+        let opts = ChartOptions::new("x").range(t, t + 60 * MINUTE);
+        let svg = control_chart(&ws, &opts).into_string();
+        assert!(svg.contains("data-empty") && svg.contains(">no data</text>"));
+        assert!(svg.contains("data-phase1") && svg.contains("class=\"tick-x"));
     }
 }

@@ -310,16 +310,25 @@ impl TimePlot {
             ygrid.move_to(px0, y.map(v));
             ygrid.horizontal(px1);
         }
+        // Limits and a centre line alone are not data: say so when no line has a value.
+        let has_data = self
+            .lines
+            .iter()
+            .any(|l| l.points.iter().any(|p| p.value.is_some()))
+            || !self.markers.is_empty();
         let mut xgrid = PathData::new();
         for t in &tticks {
             xgrid.move_to(x.map(t.t), py1);
             xgrid.vertical(py0);
         }
         html! {
-            svg class={ "chart chart-" (self.kind) } data-chart=(self.kind)
+            svg class={ "chart chart-" (self.kind) } data-chart=(self.kind) data-empty[!has_data]
                 viewBox={ "0 0 " (num(w)) " " (num(h)) } width="100%" role="img"
                 aria-label=(opts.title) {
                 title { (opts.title) }
+                @if !has_data {
+                    text.no-data x=(num((px0 + px1) / 2.0)) y=(num((py0 + py1) / 2.0)) { "no data" }
+                }
                 @for s in &self.phase1 {
                     @let (a, b) = (x.map(s.start).max(px0), x.map(s.end).min(px1));
                     @if b > a {
@@ -373,8 +382,10 @@ impl TimePlot {
                     }
                 }
                 @for l in &self.lines {
-                    path class={ "series " (l.class) } data-series=(l.series)
-                        d=(line_path(&l.points, &x, &y, columns, opts)) {}
+                    @let d = line_path(&l.points, &x, &y, columns, opts);
+                    @if !d.is_empty() {
+                        path class={ "series " (l.class) } data-series=(l.series) d=(d) {}
+                    }
                 }
                 @if !self.markers.is_empty() {
                     @let alarms: Vec<(i64, f64, f64, &str)> = self.markers.iter()

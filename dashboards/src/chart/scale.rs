@@ -284,7 +284,12 @@ impl NumberFormat {
                     format!("${s}")
                 }
             }
-            NumberFormat::Millis => fixed(v, ticks.decimals),
+            // Seconds once the axis reaches a second, so labels stay short.
+            NumberFormat::Millis if ticks.hi >= 1000.0 => {
+                let decimals = ticks.decimals.max(3) - 3;
+                format!("{:.decimals$} s", v / 1000.0)
+            }
+            NumberFormat::Millis => format!("{v:.prec$} ms", prec = ticks.decimals),
         }
     }
 }

@@ -39,7 +39,8 @@ pub struct WaterfallRow {
 }
 
 /// The waterfall of `rows` (drawn in the order given, which should be tree order) as an
-/// inline `<svg data-chart="waterfall">`, 960 units wide and 20 per row plus a header:
+/// inline `<svg data-chart="waterfall" role="group">` (not `img`, which would hide the
+/// row links from assistive technology), 960 units wide and 20 per row plus a header:
 ///
 /// - a millisecond axis on top (nice ticks from 0 to the trace's end);
 /// - per span an `a.row[data-span-id][href]` (class `error` and/or `selected` when so,
@@ -77,7 +78,7 @@ pub fn waterfall(rows: &[WaterfallRow]) -> Markup {
     );
     html! {
         svg.chart.waterfall data-chart="waterfall" viewBox={ "0 0 960 " (num(height)) }
-            width="100%" role="img" aria-label=(title) {
+            width="100%" role="group" aria-label=(title) {
             title { (title) }
             g.axis.axis-x {
                 path.grid d=(grid.finish()) {}

@@ -308,6 +308,34 @@ mod tests {
     }
 
     #[test]
+    fn a_range_narrower_than_the_data_draws_nothing_outside_the_plot() {
+        let ws = windows(120, 30, &[10, 100], &[]);
+        let t = ns_of_time(t0());
+        let opts = ChartOptions::new("x").range(t + 20 * MINUTE, t + 80 * MINUTE);
+        let svg = Svg::new(control_chart(&ws, &opts));
+        let inside = |x: f64| (52.0..=946.0).contains(&x);
+        for attr in [
+            "data-series=\"value\"",
+            "data-limit=\"upper\"",
+            "data-centre",
+        ] {
+            let pen = svg.path_where(attr).pen();
+            assert!(pen.iter().all(|p| inside(p.0)), "{attr}: {pen:?}");
+        }
+        assert_eq!(
+            svg.count("data-alarm"),
+            0,
+            "both alarms are outside the range"
+        );
+        // Phase I (to minute 30) shows from the left edge for a sixth of the 60-minute
+        // axis: 149 units, wide enough for its full name.
+        let band = svg.element_where("data-phase1");
+        let (bx, _, bw, _) = svg.rect_in(&band);
+        assert_eq!((bx, bw), (52.0, 149.0));
+        assert!(band.contains(">Phase I (baseline)</text>"));
+    }
+
+    #[test]
     fn figures_map_limits_by_detector() {
         let f = WindowFigures {
             detector: "ewma".to_owned(),

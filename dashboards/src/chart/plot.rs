@@ -271,10 +271,11 @@ impl TimePlot {
             });
         }
         if !self.markers.is_empty() {
+            // The count is filled in by `render`, which knows which are in the range.
             self.legend.push(LegendItem {
                 swatch: Swatch::Diamond,
                 class: "alarm",
-                label: format!("alarm ({})", self.markers.len()),
+                label: "alarm".to_owned(),
             });
         }
     }
@@ -316,6 +317,24 @@ impl TimePlot {
             .iter()
             .any(|l| l.points.iter().any(|p| p.value.is_some()))
             || !self.markers.is_empty();
+        let in_range = self
+            .markers
+            .iter()
+            .filter(|m| (t0..=t1).contains(&m.t))
+            .count();
+        let legend_items: Vec<LegendItem> = self
+            .legend
+            .iter()
+            .filter(|i| i.swatch != Swatch::Diamond || in_range > 0)
+            .map(|i| LegendItem {
+                label: if i.swatch == Swatch::Diamond {
+                    format!("alarm ({in_range})")
+                } else {
+                    i.label.clone()
+                },
+                ..*i
+            })
+            .collect();
         let mut xgrid = PathData::new();
         for t in &tticks {
             xgrid.move_to(x.map(t.t), py1);
@@ -333,10 +352,21 @@ impl TimePlot {
                     @let (a, b) = (x.map(s.start).max(px0), x.map(s.end).min(px1));
                     @if b > a {
                         g.phase1 data-phase1 data-from=(iso(s.start)) data-to=(iso(s.end)) {
+                            title {
+                                "Phase I (baseline) · " (utc_minute(time_of_ns(s.start)))
+                                " – " (utc_minute(time_of_ns(s.end)))
+                            }
                             rect x=(num(a)) y=(num(py1)) width=(num(b - a))
                                 height=(num(py0 - py1)) {}
-                            text.phase1-label x=(num(a + 4.0)) y=(num(py1 + 12.0)) {
-                                "Phase I (baseline)"
+                            // The words fit the band, shortened when it is narrow; the
+                            // title says it all in any case.
+                            @let words = match b - a {
+                                w if w >= 112.0 => "Phase I (baseline)",
+                                w if w >= 46.0 => "Phase I",
+                                _ => "",
+                            };
+                            @if !words.is_empty() {
+                                text.phase1-label x=(num(a + 4.0)) y=(num(py1 + 12.0)) { (words) }
                             }
                         }
                     }
@@ -389,13 +419,14 @@ impl TimePlot {
                 }
                 @if !self.markers.is_empty() {
                     @let alarms: Vec<(i64, f64, f64, &str)> = self.markers.iter()
+                        .filter(|m| (t0..=t1).contains(&m.t))
                         .map(|m| (m.at, x.map(m.t), m.value.map_or(py1, |v| y.map(v)), m.detail.as_str()))
                         .collect();
                     g.alarms {
                         (markers_markup(&place_markers(&alarms, MARKER_BUDGET, MARKER_BUCKET), 4.5))
                     }
                 }
-                (legend(&self.legend, px0, 4.0))
+                (legend(&legend_items, px0, 4.0))
             }
         }
     }
@@ -502,6 +533,10 @@ fn line_path(
 ) -> String {
     let mut d = PathData::new();
     for i in downsample(points, x.t0, x.t1, columns, opts.aggregation) {
+        // Windows outside the time axis (a range narrower than the data) are not drawn.
+        if !(x.t0..=x.t1).contains(&points[i].t) {
+            continue;
+        }
         match points[i].value {
             Some(v) if v.is_finite() => d.point(x.map(points[i].t), y.map(v)),
             _ => d.gap(),
@@ -556,7 +591,13 @@ fn step_path(
             continue;
         };
         let end = kept.get(k + 1).map_or(span.end, |&j| merged[j].0.start);
-        let (xa, xb, yv) = (x.map(span.start), x.map(end), y.map(v));
+        // Cut at the plot's edges; a level entirely outside the time axis is skipped.
+        let (xa, xb, yv) = (x.map(span.start).max(x.x0), x.map(end).min(x.x1), y.map(v));
+        if xb <= xa {
+            d.gap();
+            drawing = false;
+            continue;
+        }
         if drawing {
             d.vertical(yv);
         } else {
@@ -594,6 +635,7 @@ fn band_path(
             let pts = window_points(spans, |k| vals[i + k], |_| false);
             let kept = downsample(&pts, x.t0, x.t1, columns, opts.aggregation);
             kept.into_iter()
+                .filter(|&k| (x.t0..=x.t1).contains(&pts[k].t))
                 .filter_map(|k| pts[k].value.map(|v| (x.map(pts[k].t), y.map(v))))
                 .collect::<Vec<_>>()
         };

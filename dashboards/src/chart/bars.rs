@@ -74,6 +74,8 @@ pub fn day_bars(days: &[DayBar]) -> Markup {
     };
     let slot = (WIDTH - LEFT - RIGHT) / days.len().max(1) as f64;
     let bar = (slot * 0.7).min(60.0);
+    // A day label is about 40 units wide: with many days, label every k-th.
+    let label_every = (44.0 / slot).ceil().max(1.0) as usize;
     let mut grid = PathData::new();
     for v in ticks.values() {
         grid.move_to(LEFT, y.map(v));
@@ -151,8 +153,10 @@ pub fn day_bars(days: &[DayBar]) -> Markup {
                     } @else if slot >= 36.0 && total > 0.0 {
                         text.total-label x=(num(x0 + bar / 2.0)) y=(num(top - 3.0)) { (usd(total)) }
                     }
-                    text.tick-x x=(num(x0 + bar / 2.0)) y=(num(HEIGHT - BOTTOM + 14.0)) {
-                        (day_label(&d.day))
+                    @if i % label_every == 0 {
+                        text.tick-x x=(num(x0 + bar / 2.0)) y=(num(HEIGHT - BOTTOM + 14.0)) {
+                            (day_label(&d.day))
+                        }
                     }
                 }
             }
@@ -247,6 +251,21 @@ mod tests {
         assert_eq!(svg.count("data-unknown=\"3\""), 1);
         assert_eq!(svg.count("class=\"seg "), 0);
         assert!(!svg.text().contains("total-label"));
+    }
+
+    #[test]
+    fn a_quarter_of_days_labels_every_fifth_day() {
+        let days: Vec<DayBar> = (0..90)
+            .map(|i| DayBar {
+                day: format!("day {i}"),
+                segments: vec![("a".to_owned(), 1.0)],
+                unknown: 0,
+            })
+            .collect();
+        let svg = Svg::new(day_bars(&days));
+        assert_eq!(svg.count("data-day="), 90);
+        assert_eq!(svg.count("class=\"tick-x\""), 18);
+        assert!(svg.text().contains(">day 85</text>") && !svg.text().contains(">day 86</text>"));
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! - `http`: the axum middleware (scopes, 401/403, the Host allow-list, `Origin`, JSON-only
 //!   writes) and the [`Principal`] it hands to handlers.
 //! - `grpc`: the tonic interceptor of the OTLP services.
+//! - `session`: sign-in for the web pages (session cookie, CSRF tokens).
 
 pub mod grpc;
 pub mod http;
+pub mod session;
 mod tokens;
 
 pub use http::{Guard, Principal};

@@ -1,10 +1,11 @@
-//! The HTTP API (SQL, scores, health, metrics, monitors, rules, alerts and silences) on
-//! the HTTP port, one module per resource; OTLP/HTTP is served there too (by
+//! The HTTP API (SQL, scores, health, metrics, monitors, rules, alerts and silences) and
+//! the web pages on the HTTP port, one module per resource; OTLP/HTTP is served there too (by
 //! [`crate::otlp::http`]) for setups with one port.
 
 mod alerts;
 mod api;
 mod monitors;
+mod pages;
 mod report;
 mod rules;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     /// What `/readyz` says besides "ready" (`--insecure-no-auth`, a rollback switch that
     /// disagrees with the config).
     pub warnings: Arc<Vec<String>>,
+    /// The web pages' sign-in sessions.
+    pub sessions: Arc<crate::auth::session::Sessions>,
 }
 
 /// Routes of the API port, each group behind the scope it needs (docs/security.md):
@@ -100,6 +103,8 @@ pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
         .merge(health)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
+        // The web pages: a session cookie (or a bearer token), CSRF tokens on changes.
+        .merge(pages::router(state.clone(), guard.clone()))
         // The OTLP routes answer on the API port too, for setups with one port.
         .merge(crate::otlp::http::router(
             state.collector,

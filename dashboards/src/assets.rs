@@ -1,5 +1,5 @@
-//! The embedded assets: the stylesheet and htmx. Served under `/assets/` with a content
-//! hash in the name, so they can be cached for a year and change with every release.
+//! The embedded assets: the stylesheet and htmx. Served under `/assets/` with the version
+//! in the name, so they can be cached for a year and change with every release.
 
 /// One embedded file.
 #[derive(Clone, Copy, Debug)]
@@ -12,11 +12,15 @@ pub struct Asset {
     pub body: &'static [u8],
 }
 
-/// The stylesheet.
+/// The stylesheet: the pages' (`vigil.css`) then the charts' (`chart.css`).
 pub const STYLE: Asset = Asset {
     path: concat!("/assets/vigil-", env!("CARGO_PKG_VERSION"), ".css"),
     content_type: "text/css; charset=utf-8",
-    body: include_bytes!("assets/vigil.css"),
+    body: concat!(
+        include_str!("assets/vigil.css"),
+        include_str!("assets/chart.css")
+    )
+    .as_bytes(),
 };
 
 /// htmx 2.0.11 (Zero-Clause BSD, `src/assets/htmx.LICENSE`).

@@ -13,6 +13,7 @@
 //! - [`pages`]: one module per page: its data (SQL over [`analytics::QueryEngine`]) and
 //!   its markup.
 //! - [`layout`]: the frame every page shares (navigation, time range, refresh, sign-in).
+//! - [`range`]: the `from`/`to` every page takes (`now-6h`, RFC 3339, dates).
 //! - [`assets`]: the embedded stylesheet and script.
 //! - [`grafana`]: the Grafana dashboards shipped in `dashboards/grafana/`.
 
@@ -21,3 +22,4 @@ pub mod chart;
 pub mod grafana;
 pub mod layout;
 pub mod pages;
+pub mod range;

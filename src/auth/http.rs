@@ -111,6 +111,40 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Whether tokens are configured (else every request is `anonymous` with every scope).
+    pub fn tokens_enabled(&self) -> bool {
+        self.tokens.enabled()
+    }
+
+    /// Checks a secret typed into the sign-in page: the token's name and whether it has
+    /// `admin`, or the refusal (reported to the denial sink like any other). A token
+    /// without `read` (an ingest-only token) may not sign in.
+    pub fn sign_in(
+        &self,
+        secret: &[u8],
+        peer: Option<SocketAddr>,
+    ) -> Result<(Arc<str>, bool), Denied> {
+        let mut header = b"Bearer ".to_vec();
+        header.extend_from_slice(secret);
+        let actor = self.authorize(Some(&header), Scope::Read, peer)?;
+        let admin = self
+            .tokens
+            .iter()
+            .any(|t| t.name() == &actor && t.allows(Scope::Admin));
+        Ok((actor, admin || !self.tokens.enabled()))
+    }
+
+    /// Reports a refusal that did not go through [`Guard::authorize`] (a missing CSRF
+    /// token) to the denial sink.
+    pub fn report_denial(&self, actor: &str, peer: Option<SocketAddr>, reason: &str) {
+        metrics::counter!("vigil_auth_refused_total", "reason" => "csrf").increment(1);
+        if let Some(sink) = &self.denials {
+            sink(actor, peer, reason);
+        }
+    }
+}
+
 /// The secret of an `Authorization: Bearer <secret>` value (scheme case-insensitive, RFC
 /// 6750 §2.1).
 fn bearer(value: &[u8]) -> Option<&[u8]> {
@@ -173,7 +207,7 @@ pub enum Need {
     Metrics,
 }
 
-fn peer_of(request: &Request) -> Option<SocketAddr> {
+pub(super) fn peer_of(request: &Request) -> Option<SocketAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

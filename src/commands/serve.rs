@@ -220,6 +220,7 @@ async fn serve(
         dry_run: settings.alerting.dry_run,
         auditor: auditor.clone(),
         warnings: Arc::new(warnings),
+        sessions: Arc::new(auth::session::Sessions::new(tls.is_some())),
     };
     let (grpc_addr, otlp_http_addr, http_addr, pg_addr) = (
         grpc_listener.local_addr()?,

@@ -96,6 +96,27 @@ pub async fn put_silence(
             );
         }
     };
+    match create_silence(&state, &principal, spec).await {
+        Ok(id) => Json(json!({ "silenceID": id })).into_response(),
+        Err((status, code, message)) => api_error(status, code, message),
+    }
+}
+
+/// A failed change: the status, the error code and the message.
+pub(super) type Refusal = (StatusCode, &'static str, String);
+
+fn refusal(e: &::alerts::Error) -> Refusal {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, e.code(), e.to_string())
+}
+
+/// Creates or updates a silence as `principal` and records it in the audit log: the
+/// silence's id. The JSON API and the `/alerts` page both change silences through here.
+pub(super) async fn create_silence(
+    state: &AppState,
+    principal: &Principal,
+    spec: SilenceSpec,
+) -> Result<String, Refusal> {
     let now = Utc::now();
     let before = match spec.id.as_deref() {
         Some(id) => state
@@ -105,34 +126,30 @@ pub async fn put_silence(
             .map(|v| gettable(&v)),
         None => None,
     };
-    match state
+    let id = state
         .dispatcher
         .put_silence(spec, &principal.actor, now)
         .await
-    {
-        Ok(id) => {
-            let after = state
-                .dispatcher
-                .silence(&id, now)
-                .await
-                .map(|v| gettable(&v));
-            let action = if before.is_some() {
-                "silence.update"
-            } else {
-                "silence.create"
-            };
-            audit(
-                &state,
-                &principal,
-                action,
-                &id,
-                json!({"before": before, "after": after}),
-            )
-            .await;
-            Json(json!({ "silenceID": id })).into_response()
-        }
-        Err(e) => alert_error(&e),
-    }
+        .map_err(|e| refusal(&e))?;
+    let after = state
+        .dispatcher
+        .silence(&id, now)
+        .await
+        .map(|v| gettable(&v));
+    let action = if before.is_some() {
+        "silence.update"
+    } else {
+        "silence.create"
+    };
+    audit(
+        state,
+        principal,
+        action,
+        &id,
+        json!({"before": before, "after": after}),
+    )
+    .await;
+    Ok(id)
 }
 
 /// `GET /api/v1/silences`.
@@ -161,34 +178,44 @@ pub async fn expire_silence(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
+    match expire(&state, &principal, &id).await {
+        Ok(after) => Json(after).into_response(),
+        Err((status, code, message)) => api_error(status, code, message),
+    }
+}
+
+/// Expires silence `id` now as `principal` and records it: the silence as it is after.
+pub(super) async fn expire(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Value, Refusal> {
     let now = Utc::now();
     let before = state
         .dispatcher
-        .silence(&id, now)
+        .silence(id, now)
         .await
         .map(|v| gettable(&v));
-    if let Err(e) = state
+    state
         .dispatcher
-        .expire_silence(&id, &principal.actor, now)
+        .expire_silence(id, &principal.actor, now)
         .await
-    {
-        return alert_error(&e);
-    }
-    match state.dispatcher.silence(&id, now).await {
-        Some(view) => {
-            let after = gettable(&view);
-            audit(
-                &state,
-                &principal,
-                "silence.expire",
-                &id,
-                json!({"before": before, "after": after}),
-            )
-            .await;
-            Json(after).into_response()
-        }
-        None => alert_error(&::alerts::Error::UnknownSilence(id)),
-    }
+        .map_err(|e| refusal(&e))?;
+    let view = state
+        .dispatcher
+        .silence(id, now)
+        .await
+        .ok_or_else(|| refusal(&::alerts::Error::UnknownSilence(id.to_owned())))?;
+    let after = gettable(&view);
+    audit(
+        state,
+        principal,
+        "silence.expire",
+        id,
+        json!({"before": before, "after": after}),
+    )
+    .await;
+    Ok(after)
 }
 
 /// Body of `PUT /api/v1/rollback-hooks`.
@@ -211,7 +238,7 @@ pub async fn set_rollback_hooks(
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Response {
-    let switch: Switch = match serde_json::from_slice(&body) {
+    let body: Switch = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
             return api_error(
@@ -221,25 +248,34 @@ pub async fn set_rollback_hooks(
             );
         }
     };
-    let before = state.dispatcher.rollback_switch();
-    match state
-        .dispatcher
-        .set_rollback_hooks(switch.enabled, &principal.actor)
-        .await
-    {
-        Ok(now) => {
-            tracing::warn!(enabled = now.enabled, actor = %principal.actor, "rollback hooks switched");
-            metrics::gauge!("vigil_rollback_hooks_enabled").set(f64::from(u8::from(now.enabled)));
-            audit(
-                &state,
-                &principal,
-                "rollback_hooks.set",
-                "rollback-hooks",
-                json!({"before": before, "after": now}),
-            )
-            .await;
-            Json(now).into_response()
-        }
-        Err(e) => alert_error(&e),
+    match switch(&state, &principal, body.enabled).await {
+        Ok(now) => Json(now).into_response(),
+        Err((status, code, message)) => api_error(status, code, message),
     }
+}
+
+/// Turns the rollback hooks on or off as `principal`, logs a warning, updates the gauge and
+/// records the change: the switch as it is after.
+pub(super) async fn switch(
+    state: &AppState,
+    principal: &Principal,
+    enabled: bool,
+) -> Result<::alerts::RollbackSwitch, Refusal> {
+    let before = state.dispatcher.rollback_switch();
+    let now = state
+        .dispatcher
+        .set_rollback_hooks(enabled, &principal.actor)
+        .await
+        .map_err(|e| refusal(&e))?;
+    tracing::warn!(enabled = now.enabled, actor = %principal.actor, "rollback hooks switched");
+    metrics::gauge!("vigil_rollback_hooks_enabled").set(f64::from(u8::from(now.enabled)));
+    audit(
+        state,
+        principal,
+        "rollback_hooks.set",
+        "rollback-hooks",
+        json!({"before": before, "after": now}),
+    )
+    .await;
+    Ok(now)
 }

@@ -33,16 +33,16 @@ mod sql_rules;
 mod suppression;
 
 /// 2026-01-05T00:00:00Z: far enough back that every window is closed at once.
-const T0: u64 = 1_767_571_200_000_000_000;
-const MINUTE: u64 = 60_000_000_000;
+pub(crate) const T0: u64 = 1_767_571_200_000_000_000;
+pub(crate) const MINUTE: u64 = 60_000_000_000;
 const PER_WINDOW: u64 = 5;
 /// The signing secret of every test hook (Standard Webhooks' example secret).
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// How long any expected event may take.
 const PATIENCE: Duration = Duration::from_secs(90);
 
 /// Grouping that notifies at once, retries that come within a second.
-const ALERTING: &str = r#"
+pub(crate) const ALERTING: &str = r#"
 [alerting]
 group_wait = "0s"
 group_interval = "1s"
@@ -77,13 +77,13 @@ receivers = {receivers:?}
     )
 }
 
-fn webhook(name: &str, url: &str, extra: &str) -> String {
+pub(crate) fn webhook(name: &str, url: &str, extra: &str) -> String {
     format!(
         "\n[[receiver]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecret_env = \"HOOK_SECRET\"\n{extra}\n"
     )
 }
 
-fn start(dir: &std::path::Path, config: &str) -> Daemon {
+pub(crate) fn start(dir: &std::path::Path, config: &str) -> Daemon {
     Daemon::start_with_env(dir, Some(config), &[("HOOK_SECRET", SECRET)])
 }
 
@@ -165,13 +165,13 @@ fn wait_rows(daemon: &Daemon, query: &str, n: usize) -> Vec<Vec<Value>> {
 
 /// One request as the hook server saw it.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     id: String,
     timestamp: String,
     signature: String,
-    body: Value,
+    pub(crate) body: Value,
     /// The Standard Webhooks signature verified against [`SECRET`] at arrival.
-    verified: bool,
+    pub(crate) verified: bool,
     /// What the server answered.
     status: u16,
 }
@@ -187,9 +187,9 @@ type Shared = Arc<(Mutex<HookState>, Condvar)>;
 
 /// A webhook receiver on 127.0.0.1:0: verifies, records, answers from a script (then a
 /// fixed status), and wakes waiters on every request.
-struct Hook {
+pub(crate) struct Hook {
     shared: Shared,
-    url: String,
+    pub(crate) url: String,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -233,7 +233,7 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
 }
 
 impl Hook {
-    fn start(script: &[u16], then: u16) -> Hook {
+    pub(crate) fn start(script: &[u16], then: u16) -> Hook {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -270,7 +270,7 @@ impl Hook {
     }
 
     /// Waits (woken by each request) until `done` holds for what was received.
-    fn wait(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) fn wait(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let (lock, wake) = &*self.shared;
         let deadline = Instant::now() + PATIENCE;
         let mut state = lock.lock().unwrap();
@@ -358,6 +358,6 @@ impl Drop for Smtp {
     }
 }
 
-fn firing(r: &Received) -> bool {
+pub(crate) fn firing(r: &Received) -> bool {
     r.body["status"] == "firing"
 }

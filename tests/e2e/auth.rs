@@ -19,9 +19,9 @@ use crate::daemon::{Daemon, binary};
 use crate::otlp;
 use crate::pg::psql_as;
 
-const AGENTS: &str = "agents-secret-0123456789";
-const READER: &str = "reader-secret-0123456789";
-const ONCALL: &str = "oncall-secret-0123456789";
+pub(crate) const AGENTS: &str = "agents-secret-0123456789";
+pub(crate) const READER: &str = "reader-secret-0123456789";
+pub(crate) const ONCALL: &str = "oncall-secret-0123456789";
 
 const CONFIG: &str = r#"
 [[auth.token]]
@@ -40,7 +40,7 @@ scopes = ["admin"]
 secret_env = "VIGIL_TOKEN_ONCALL"
 "#;
 
-fn start(dir: &std::path::Path) -> Daemon {
+pub(crate) fn start(dir: &std::path::Path) -> Daemon {
     Daemon::start_with_env(
         dir,
         Some(CONFIG),

@@ -14,6 +14,7 @@ mod detect;
 mod grafana;
 mod monitors;
 mod otlp;
+mod pages;
 mod pg;
 mod python;
 mod rust_sdk;

@@ -122,8 +122,10 @@ impl Signal {
         }
     }
 
-    /// The row expression whose aggregate is the window value.
-    fn measure(&self) -> &'static str {
+    /// The row expression (over [`Signal::source`]'s rows) whose aggregate is the window
+    /// value: `value`, `confidence`, `duration_ms`, … (the pages order a window's worst
+    /// transactions by it).
+    pub fn measure(&self) -> &'static str {
         match self {
             Signal::Score(_) => "value",
             Signal::Confidence => "confidence",
@@ -238,8 +240,9 @@ impl Signal {
             .collect()
     }
 
-    /// The source rows with `time` in `[from_ns, to_ns)`, as a SQL relation.
-    fn source(&self, from_ns: i64, to_ns: i64) -> String {
+    /// The source rows with `time` in `[from_ns, to_ns)`, as a SQL relation: the
+    /// transactions (roots in the range, sums over the spans near it) or the named scores.
+    pub fn source(&self, from_ns: i64, to_ns: i64) -> String {
         let range = format!("time >= {} AND time < {}", ts(from_ns), ts(to_ns));
         match self {
             // A score that does not carry its trace, agent or service is resolved against

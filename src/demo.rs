@@ -222,7 +222,41 @@ async fn export(
 
 #[cfg(test)]
 mod tests {
+    use alerts::signature::{SigningKey, sign};
+
     use super::*;
+
+    /// The hook refuses what is not signed with its secret before reading it, and takes a
+    /// signed body only if it is a Vigil notification.
+    #[tokio::test]
+    async fn the_hook_refuses_unsigned_and_wrongly_signed_requests() {
+        let secret = secret();
+        let hook = HookServer::start(&secret, Narrator::silent())
+            .await
+            .unwrap();
+        let url = format!("http://{}{}", hook.addr(), hook::PATH);
+        let client = reqwest::Client::new();
+        let body = br#"{"not": "a notification"}"#.to_vec();
+        let now = chrono::Utc::now().timestamp();
+        let post = |key: &SigningKey, id: &str, timestamp: i64| {
+            client
+                .post(&url)
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", sign(key, id, timestamp, &body))
+                .body(body.clone())
+                .send()
+        };
+        let unsigned = client.post(&url).body(body.clone()).send().await.unwrap();
+        assert_eq!(unsigned.status(), 401);
+        let other = SigningKey::from_secret("another secret").unwrap();
+        assert_eq!(post(&other, "msg_1", now).await.unwrap().status(), 401);
+        let ours = SigningKey::from_secret(&secret).unwrap();
+        // Ten minutes old: outside the five minutes' tolerance.
+        assert_eq!(post(&ours, "msg_2", now - 600).await.unwrap().status(), 401);
+        assert_eq!(post(&ours, "msg_3", now).await.unwrap().status(), 400);
+        hook.stop().await;
+    }
 
     #[test]
     fn the_built_in_config_is_valid_and_every_monitor_pages_the_hook() {

@@ -95,10 +95,6 @@ async fn receive(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Bytes)
         hook.narrator.rejected(id, &e.to_string());
         return StatusCode::UNAUTHORIZED;
     }
-    if !hook.seen.lock().insert(id.to_owned()) {
-        // A retry of a notification already handled: acknowledge, act once.
-        return StatusCode::OK;
-    }
     let payload: WebhookPayload = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -107,6 +103,10 @@ async fn receive(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Bytes)
             return StatusCode::BAD_REQUEST;
         }
     };
+    if !hook.seen.lock().insert(id.to_owned()) {
+        // A retry of a notification already handled: acknowledge, act once.
+        return StatusCode::OK;
+    }
     let lines: Vec<AlertLine> = payload
         .vigil
         .alerts

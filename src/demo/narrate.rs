@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy)]
 pub struct Narrator {
     json: bool,
+    /// Unit tests print nothing.
+    silent: bool,
 }
 
 /// Where the daemon listens and keeps its data.
@@ -50,10 +52,25 @@ pub struct AlertLine {
 impl Narrator {
     /// Text for people, or JSON lines with `json`.
     pub fn new(json: bool) -> Self {
-        Self { json }
+        Self {
+            json,
+            silent: false,
+        }
+    }
+
+    /// A narrator that prints nothing (unit tests).
+    #[cfg(test)]
+    pub fn silent() -> Self {
+        Self {
+            json: true,
+            silent: true,
+        }
     }
 
     fn emit(&self, mut event: Value, text: impl FnOnce() -> String) {
+        if self.silent {
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let line = if self.json {
             if let Some(object) = event.as_object_mut() {

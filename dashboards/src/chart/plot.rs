@@ -7,7 +7,7 @@ use maud::{Markup, html};
 
 use super::ChartOptions;
 use super::downsample::{SamplePoint, downsample};
-use super::path::{PathData, num, push_num};
+use super::path::{PathData, num};
 use super::scale::{
     LinearScale, NumberFormat, TimeScale, nice_ticks, time_ticks, utc_iso, utc_minute,
 };
@@ -502,25 +502,9 @@ fn empty(kind: &str, opts: &ChartOptions) -> Markup {
 
 /// A diamond centred on `(x, y)` with half-diagonal `r`: the alarm marker's shape.
 pub(crate) fn diamond(x: f64, y: f64, r: f64) -> String {
-    let mut d = String::with_capacity(40);
-    d.push('M');
-    push_num(&mut d, x);
-    d.push(' ');
-    push_num(&mut d, y - r);
-    d.push('l');
-    push_num(&mut d, r);
-    d.push(' ');
-    push_num(&mut d, r);
-    d.push(' ');
-    push_num(&mut d, -r);
-    d.push(' ');
-    push_num(&mut d, r);
-    d.push(' ');
-    push_num(&mut d, -r);
-    d.push(' ');
-    push_num(&mut d, -r);
-    d.push('z');
-    d
+    // Relative steps from the top vertex; a minus sign separates numbers by itself.
+    let (p, m) = (num(r), num(-r));
+    format!("M{} {}l{p} {p}{m} {p}{m}{m}z", num(x), num(y - r))
 }
 
 /// The `d` of a downsampled line, broken at gaps.

@@ -15,6 +15,10 @@ const WIDTH: f64 = 120.0;
 const HEIGHT: f64 = 28.0;
 /// Inset so that markers at the extremes are not cut off.
 const PAD: f64 = 3.5;
+/// Up to this many alarms get a diamond each; more share one per 8 units (at most 15),
+/// so that a row of the overview stays about a kilobyte whatever happened.
+const MARKER_BUDGET: usize = 10;
+const MARKER_BUCKET: f64 = 8.0;
 
 /// One window of a sparkline.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,8 +66,9 @@ impl<'a> Sparkline<'a> {
     /// The sparkline as an inline `<svg class="chart sparkline">` (`viewBox="0 0 120 28"`,
     /// `width="100%"`): `path.series.value[data-series=value]` (broken at `None`),
     /// `path.limit[data-limit=upper|lower]` when given, `path.alarm[data-alarm][data-t]`
-    /// per alarm window (every one, whatever the downsampling), and
-    /// `circle.last[data-last]` at the latest value. The `<title>` reads e.g.
+    /// per alarm window (up to 10, each kept as a vertex of the line; more share markers
+    /// per 8 units, with `data-count` and `data-t-last`), and `circle.last[data-last]` at
+    /// the latest value. The `<title>` reads e.g.
     /// `accuracy: latest 0.812 · 2 alarms`.
     pub fn render(&self) -> Markup {
         let pts = self.points;
@@ -100,12 +105,16 @@ impl<'a> Sparkline<'a> {
             r0: HEIGHT - PAD,
             r1: PAD,
         };
+        // Alarm windows are kept in the line while each gets its own marker; beyond
+        // that, markers are shared and the min/max per column already reaches them.
+        let alarm_count = pts.iter().filter(|p| p.alarm).count();
+        let keep_alarms = alarm_count <= MARKER_BUDGET;
         let samples: Vec<SamplePoint> = pts
             .iter()
             .map(|p| SamplePoint {
                 t: p.t_ns,
                 value: p.value,
-                keep: p.alarm,
+                keep: p.alarm && keep_alarms,
             })
             .collect();
         let mut line = PathData::new();
@@ -159,7 +168,7 @@ impl<'a> Sparkline<'a> {
                     path.limit data-limit="lower" d=(hline(l)) {}
                 }
                 path.series.value data-series="value" d=(line.finish()) {}
-                (markers_markup(&place_markers(&marks, 30, 4.0), 3.0))
+                (markers_markup(&place_markers(&marks, MARKER_BUDGET, MARKER_BUCKET), 3.0))
                 @if let Some(p) = latest {
                     @let v = p.value.unwrap_or_default();
                     circle.last data-last cx=(num(x.map(p.t_ns as f64))) cy=(num(y.map(v))) r="2" {
@@ -225,6 +234,21 @@ mod tests {
                 .d
                 .starts_with("M3.5 3.5H")
         );
+    }
+
+    #[test]
+    fn many_alarms_share_markers_and_all_are_counted() {
+        let ps = points(1440, &(1000..1400).collect::<Vec<_>>());
+        let svg = Svg::new(sparkline(&ps));
+        let markers = svg.tags_where("data-alarm");
+        assert!(markers.len() <= 16, "{}", markers.len());
+        let counted: usize = markers
+            .iter()
+            .map(|m| attr_value(m, "data-count").map_or(1, |c| c.parse().unwrap()))
+            .sum();
+        assert_eq!(counted, 400);
+        assert!(svg.text().contains("· 400 alarms</title>"));
+        assert!(svg.text().len() < 3_000, "{} bytes", svg.text().len());
     }
 
     #[test]

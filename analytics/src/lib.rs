@@ -4,9 +4,11 @@
 //! Delta version of each stored table unioned with the hot batches acknowledged after it
 //! ([`catalog`]), plus the `transactions` view; it refuses anything that is not a read
 //! ([`guard`]) and bounds every query in time and memory. [`report`] compiles finance's cost
-//! reports into SQL with exact sums and runs them on the same engine. Snapshots come from a
-//! [`schemas::snapshot::SnapshotSource`] (the live collector, or a read-only replay of a
-//! data directory), so this crate never imports the collector.
+//! reports into SQL with exact sums and runs them on the same engine. [`functions`] adds
+//! what every session has beyond DataFusion's own functions (fields of JSON text such as
+//! `drift.kpis`). Snapshots come from a [`schemas::snapshot::SnapshotSource`] (the live
+//! collector, or a read-only replay of a data directory), so this crate never imports the
+//! collector.
 //!
 //! ```ignore
 //! let engine = QueryEngine::new(source, data_dir, QueryConfig::default());

@@ -42,7 +42,7 @@ pub mod control;
 pub mod deciles;
 pub mod downsample;
 pub mod histogram;
-pub mod path;
+mod path;
 mod plot;
 pub mod scale;
 pub mod sparkline;

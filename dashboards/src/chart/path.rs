@@ -121,11 +121,6 @@ impl PathData {
         self.point(x, y);
     }
 
-    /// Whether nothing has been drawn.
-    pub fn is_empty(&self) -> bool {
-        self.d.is_empty()
-    }
-
     /// The path data. A run of one point is drawn as a zero-length line so that, with
     /// round caps, an isolated value shows as a dot rather than vanishing.
     pub fn finish(mut self) -> String {

@@ -386,9 +386,10 @@ impl TimePlot {
                         @let tx = x.map(t.t);
                         // Labels at the edges are anchored inwards so none is cut off
                         // or runs into the "UTC" at the left.
-                        @let class = if tx + 20.0 > w {
+                        @let half = t.label.chars().count() as f64 * CHAR_WIDTH / 2.0;
+                        @let class = if tx + half > w {
                             "tick-x end"
-                        } else if tx - 16.0 < px0 {
+                        } else if tx - half < px0 {
                             "tick-x start"
                         } else {
                             "tick-x"

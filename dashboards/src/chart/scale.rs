@@ -188,7 +188,8 @@ pub fn time_step(t0: i64, t1: i64, max_ticks: usize) -> i64 {
 
 /// UTC ticks in `[t0, t1]` (ns) at the step [`time_step`] picks, aligned to multiples of
 /// the step since the epoch (so hours fall on the hour and days on UTC midnight; weeks on
-/// Mondays), each with its label.
+/// Mondays), each with its label. If no label names a day (a range within one day), the
+/// first one is prefixed with it: `Dec 06 14:00`.
 pub fn time_ticks(t0: i64, t1: i64, max_ticks: usize) -> Vec<TimeTick> {
     let step = time_step(t0, t1, max_ticks);
     // The epoch was a Thursday: shift week ticks by four days so they fall on Mondays.
@@ -208,6 +209,14 @@ pub fn time_ticks(t0: i64, t1: i64, max_ticks: usize) -> Vec<TimeTick> {
             label: time_label(t, step),
         });
         t += step;
+    }
+    // An axis within one day would name no date at all: the first tick carries it.
+    let dated = |l: &str| !l.contains(':');
+    if !ticks.iter().any(|t| dated(&t.label))
+        && let Some(first) = ticks.first_mut()
+    {
+        let day = DateTime::<Utc>::from_timestamp_nanos(first.t).format("%b %d");
+        first.label = format!("{day} {}", first.label);
     }
     ticks
 }
@@ -497,6 +506,9 @@ mod tests {
         let hour = time_ticks(ns("2026-12-06T22:10:00Z"), ns("2026-12-07T03:00:00Z"), 8);
         let labels: Vec<&str> = hour.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(labels, ["23:00", "Dec 07", "01:00", "02:00", "03:00"]);
+        let within_a_day = time_ticks(ns("2026-12-06T12:00:00Z"), ns("2026-12-06T15:00:00Z"), 4);
+        let labels: Vec<&str> = within_a_day.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(labels, ["Dec 06 12:00", "13:00", "14:00", "15:00"]);
         let week = time_ticks(ns("2026-11-30T00:00:00Z"), ns("2026-12-28T00:00:00Z"), 5);
         // 2026-11-30 is a Monday.
         assert_eq!(week[0].label, "Nov 30");

@@ -661,6 +661,15 @@ fn every_dashboard_query_runs_over_postgresql_as_grafana_sends_it() {
         "every statement of every dashboard ran"
     );
     assert_eq!(all.len(), COLUMNS.len());
+    // The JSON functions work in filters too, over HTTP and over PostgreSQL (where the
+    // filter is pushed into the live table's scan).
+    let same = "SELECT count(*) AS n FROM drift WHERE monitor = 'latency' AND json_get_float(kpis, 'p95') = value";
+    assert_eq!(daemon.count(same), 2 * WINDOWS as i64);
+    assert_eq!(
+        psql(&daemon, same).unwrap().scalar(),
+        (2 * WINDOWS).to_string()
+    );
+
     // The alarming series are the ones that drifted.
     let support_alarms = daemon.count(
         "SELECT count(*) FROM drift WHERE series = 'support' AND alarm AND monitor IN ('accuracy', 'latency')",

@@ -260,13 +260,21 @@ async fn monitor(
         // hours up to the series' newest window instead of nothing.
         match first {
             Err(pages::Error::NotFound(_)) if defaulted => {
-                let Some(end) =
-                    pages::monitor::newest_window_end(&engine, &name, series.as_deref()).await?
-                else {
+                let newest = pages::monitor::newest_windows(
+                    &engine,
+                    &name,
+                    series.as_deref(),
+                    6 * 3_600_000_000_000,
+                )
+                .await?;
+                let Some((from, to)) = newest else {
                     return first.map(|d| (d, r));
                 };
-                let to = schemas::window::time_of_ns(end).to_rfc3339();
-                let from = schemas::window::time_of_ns(end - 6 * 3_600_000_000_000).to_rfc3339();
+                let text = |ns| {
+                    schemas::window::time_of_ns(ns)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                };
+                let (from, to) = (text(from), text(to));
                 let r = TimeRange::parse(Some(&from), Some(&to), "now-6h", Utc::now())?;
                 let data =
                     pages::monitor::load(&engine, &monitors, &name, series.as_deref(), &r).await?;

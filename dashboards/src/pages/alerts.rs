@@ -258,7 +258,8 @@ fn silence_form(prefill: Option<&AlertInfo>, csrf: &str) -> Markup {
         form #new-silence method="post" action="/alerts/silences" {
             h3 { "New silence" }
             input type="hidden" name="csrf" value=(csrf);
-            label { "Matchers (one " code { "name=value" } " or " code { "name=~regex" } " per line)"
+            label {
+                span { "Matchers (one " code { "name=value" } " or " code { "name=~regex" } " per line)" }
                 textarea name="matchers" rows="4" cols="50" required { (matchers) }
             }
             label { "Duration " input name="duration" value="2h" size="8" required; }

@@ -189,29 +189,38 @@ pub async fn load(
     })
 }
 
-/// The end of the newest window of `monitor` (and `series`, if given), ns: where a page
-/// opened without a range looks when the last hours hold nothing (an alert about
-/// back-dated data, a monitor that stopped).
+/// The newest `span_ns` of windows of `monitor` (and `series`, if given), as `[from, to)`
+/// ns, starting no earlier than the first window: where a page opened without a range
+/// looks when the last hours hold nothing (an alert about back-dated data, a monitor
+/// that stopped).
 ///
 /// # Errors
 /// When `drift` cannot be read.
-pub async fn newest_window_end(
+pub async fn newest_windows(
     engine: &QueryEngine,
     monitor: &str,
     series: Option<&str>,
-) -> Result<Option<i64>, Error> {
+    span_ns: i64,
+) -> Result<Option<(i64, i64)>, Error> {
     let series = series.map_or_else(String::new, |s| format!(" AND series = {}", literal(s)));
     let result = engine
         .query(&format!(
-            "SELECT max(window_end) AS last FROM drift WHERE monitor = {}{series}",
+            "SELECT min(window_start) AS first, max(window_end) AS last FROM drift \
+             WHERE monitor = {}{series}",
             literal(monitor)
         ))
         .await?;
-    Ok(Rows::new(&result.batches)
-        .i64("last")?
-        .into_iter()
-        .flatten()
-        .next())
+    let rows = Rows::new(&result.batches);
+    let (first, last) = (rows.i64("first")?, rows.i64("last")?);
+    Ok(
+        match (
+            first.first().copied().flatten(),
+            last.first().copied().flatten(),
+        ) {
+            (Some(first), Some(last)) => Some((first.max(last - span_ns), last)),
+            _ => None,
+        },
+    )
 }
 
 fn windows(rows: &Rows<'_>) -> Result<Vec<WindowRow>, Error> {

@@ -262,7 +262,7 @@ pub fn render(data: &Overview, range: &TimeRange) -> Markup {
                             &format!("/monitors/{}?series={}", encode(&row.monitor), encode(&row.series)),
                             &range.query(),
                         );
-                        tr.(row.state.class()) data-monitor=(row.monitor) data-series=(row.series) data-state=(row.state.word()) {
+                        tr.(format!("row-{}", row.state.class())) data-monitor=(row.monitor) data-series=(row.series) data-state=(row.state.word()) {
                             td { span.state.(row.state.class()) { (row.state.word()) } }
                             td { a href=(link) { (row.monitor) } }
                             td { a href=(link) { (row.series) } }

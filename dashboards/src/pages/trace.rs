@@ -186,7 +186,7 @@ fn spans(rows: &Rows<'_>) -> Result<Vec<SpanRow>, Error> {
         .map(|i| {
             let mut fields: Vec<(String, String)> = columns
                 .iter()
-                .filter_map(|(c, v)| v[i].clone().map(|v| ((*c).to_owned(), v)))
+                .filter_map(|(c, v)| v[i].as_deref().map(|v| ((*c).to_owned(), tidy_float(v))))
                 .collect();
             fields.extend(attributes[i].iter().cloned());
             fields.extend(
@@ -212,6 +212,18 @@ fn spans(rows: &Rows<'_>) -> Result<Vec<SpanRow>, Error> {
         })
         .collect();
     Ok(tree_order(flat))
+}
+
+/// A float column's text without binary noise (`0.5700000000000001` → `0.57`): 12
+/// decimals, trailing zeros dropped. Other text is kept as it is.
+fn tidy_float(text: &str) -> String {
+    match text.parse::<f64>() {
+        Ok(v) if text.contains('.') && v.is_finite() => {
+            let s = format!("{v:.12}");
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// Parents before children, siblings by start time; a span whose parent is missing (not
@@ -379,6 +391,14 @@ mod tests {
         let expect: Vec<(String, usize)> =
             expect.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect();
         assert_eq!(order, expect);
+    }
+
+    #[test]
+    fn floats_lose_their_binary_noise_only() {
+        assert_eq!(tidy_float("0.5700000000000001"), "0.57");
+        assert_eq!(tidy_float("0.0034125"), "0.0034125");
+        assert_eq!(tidy_float("1200"), "1200");
+        assert_eq!(tidy_float("gpt-4o"), "gpt-4o");
     }
 
     #[test]

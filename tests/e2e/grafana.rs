@@ -681,4 +681,19 @@ fn every_dashboard_query_runs_over_postgresql_as_grafana_sends_it() {
         "{support_alarms}"
     );
     assert_eq!(billing_alarms, 0);
+
+    // And offline: `vigil sql --data-dir` plans with the same functions.
+    assert!(daemon.terminate().success());
+    let output = Command::new(crate::daemon::binary())
+        .args(["sql", same, "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["rows"], serde_json::json!([[2 * WINDOWS]]));
 }

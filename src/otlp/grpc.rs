@@ -1,5 +1,7 @@
 //! OTLP/gRPC receivers (SPEC §3): `TraceService/Export` and `LogsService/Export`, gzip
-//! accepted, the same intake path as OTLP/HTTP.
+//! accepted, the same intake path as OTLP/HTTP. Every service goes through [`guarded`]:
+//! the auth interceptor, then [`Refusals`], which gives tonic's own refusals (over the
+//! size limit, undecodable) the status codes the OTLP specification asks for.
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
@@ -24,20 +27,27 @@ use super::intake::{self, IngestError};
 use crate::auth::grpc::Interceptor;
 use crate::auth::{Guard, Scope};
 
+mod refusals;
+
+pub use refusals::Refusals;
+
 /// Both services over one collector.
 #[derive(Clone)]
 pub struct OtlpGrpc {
     collector: Arc<Collector>,
 }
 
+/// The answer to a refusal, counted: INVALID_ARGUMENT and RESOURCE_EXHAUSTED (which OTLP
+/// clients do not retry) or UNAVAILABLE (which they retry with backoff), carrying `e` as
+/// its source so that [`Refusals`] leaves it as it is.
 fn status(e: IngestError, signal: &'static str) -> Status {
     e.count(signal, "grpc");
-    match e {
-        IngestError::Malformed(m) => Status::invalid_argument(m),
+    let status = match &e {
+        IngestError::Malformed(m) => Status::invalid_argument(m.clone()),
         IngestError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
-        // OTLP: UNAVAILABLE is retryable; the SDKs back off on it.
-        IngestError::Unavailable(m) => Status::unavailable(m),
-    }
+        IngestError::Unavailable(m) => Status::unavailable(m.clone()),
+    };
+    refusals::mark(status, e)
 }
 
 #[tonic::async_trait]
@@ -67,8 +77,7 @@ impl LogsService for OtlpGrpc {
 }
 
 /// The tonic router with both services, for tokens with the `ingest` scope; messages over
-/// `max_body_bytes` (after decompression) are refused with RESOURCE_EXHAUSTED by tonic
-/// itself.
+/// `max_body_bytes` (after decompression) are refused with RESOURCE_EXHAUSTED.
 pub fn router(
     collector: Arc<Collector>,
     max_body_bytes: usize,
@@ -84,6 +93,21 @@ pub fn router(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    tonic::service::Routes::new(InterceptedService::new(traces, interceptor.clone()))
-        .add_service(InterceptedService::new(logs, interceptor))
+    tonic::service::Routes::new(guarded(traces, max_body_bytes, &interceptor)).add_service(guarded(
+        logs,
+        max_body_bytes,
+        &interceptor,
+    ))
+}
+
+/// One generated OTLP service as the router serves it: behind the auth interceptor (which
+/// answers UNAUTHENTICATED / PERMISSION_DENIED before anything is decoded), with tonic's
+/// refusals mapped by [`Refusals`]. `server` must have been built with
+/// `max_decoding_message_size(max_body_bytes)`.
+pub fn guarded<S: NamedService>(
+    server: S,
+    max_body_bytes: usize,
+    interceptor: &Interceptor,
+) -> InterceptedService<Refusals<S>, Interceptor> {
+    InterceptedService::new(Refusals::new(server, max_body_bytes), interceptor.clone())
 }

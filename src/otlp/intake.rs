@@ -21,8 +21,11 @@ pub enum IngestError {
     /// The body is not a valid request (HTTP 400, gRPC INVALID_ARGUMENT).
     #[error("{0}")]
     Malformed(String),
-    /// The body is over the size limit (HTTP 413, gRPC RESOURCE_EXHAUSTED).
-    #[error("request body exceeds the limit of {limit} bytes after decompression")]
+    /// The body is over the size limit (HTTP 413, gRPC RESOURCE_EXHAUSTED); the message
+    /// names the setting that raises it.
+    #[error(
+        "request exceeds the limit of {limit} bytes after decompression (set by [limits] max_body_bytes)"
+    )]
     TooLarge {
         /// The limit, bytes.
         limit: usize,

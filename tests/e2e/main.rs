@@ -12,6 +12,7 @@ mod daemon;
 mod demo;
 mod detect;
 mod grafana;
+mod grpc_status;
 mod monitors;
 mod otlp;
 mod pages;

@@ -1,0 +1,106 @@
+"""Sends good and bad OTLP/gRPC export requests with the Python `grpcio` client and reports
+the status code of each answer (SPEC §3: over the limit RESOURCE_EXHAUSTED, undecodable
+INVALID_ARGUMENT, both of which OTLP clients do not retry).
+
+Usage: python3 grpc_status.py --endpoint 127.0.0.1:4317 --limit BYTES
+Prints one JSON object: {"traces": {CASE: {"code": "OK", "details": "..."}}, "logs": {...}}
+with the cases `valid`, `valid_gzip`, `oversize`, `oversize_gzip` (small on the wire,
+over the limit once inflated) and `undecodable`.
+"""
+
+import argparse
+import json
+
+import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+START = 1_795_000_000_000_000_000
+
+
+def resource(padding: int) -> Resource:
+    return Resource(
+        attributes=[
+            KeyValue(key="service.name", value=AnyValue(string_value="grpcio-status")),
+            KeyValue(key="padding", value=AnyValue(string_value="x" * padding)),
+        ]
+    )
+
+
+def traces(padding: int) -> bytes:
+    span = Span(
+        trace_id=bytes(range(1, 17)),
+        span_id=bytes(range(1, 9)),
+        name="invoke_agent grpcio",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=START,
+        end_time_unix_nano=START + 5_000_000,
+        attributes=[KeyValue(key="gen_ai.agent.name", value=AnyValue(string_value="grpcio"))],
+    )
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(resource=resource(padding), scope_spans=[ScopeSpans(spans=[span])])
+        ]
+    )
+    return request.SerializeToString()
+
+
+def logs(padding: int) -> bytes:
+    record = LogRecord(
+        time_unix_nano=START,
+        event_name="note",
+        body=AnyValue(string_value="hello"),
+    )
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(resource=resource(padding), scope_logs=[ScopeLogs(log_records=[record])])
+        ]
+    )
+    return request.SerializeToString()
+
+
+SERVICES = {
+    "traces": ("/opentelemetry.proto.collector.trace.v1.TraceService/Export", traces),
+    "logs": ("/opentelemetry.proto.collector.logs.v1.LogsService/Export", logs),
+}
+
+
+def call(channel: grpc.Channel, method: str, body: bytes, gzip: bool) -> dict:
+    # No serializers: grpcio sends the bytes as they are, so bad bytes reach the server.
+    export = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
+    try:
+        export(body, timeout=30, compression=compression)
+        return {"code": "OK", "details": ""}
+    except grpc.RpcError as e:
+        return {"code": e.code().name, "details": e.details() or ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--limit", type=int, required=True)
+    args = parser.parse_args()
+    answers = {}
+    with grpc.insecure_channel(args.endpoint) as channel:
+        for signal, (method, message) in SERVICES.items():
+            over = message(args.limit + 1000)
+            assert len(over) > args.limit
+            answers[signal] = {
+                "valid": call(channel, method, message(10), gzip=False),
+                "valid_gzip": call(channel, method, message(10), gzip=True),
+                "oversize": call(channel, method, over, gzip=False),
+                "oversize_gzip": call(channel, method, over, gzip=True),
+                "undecodable": call(channel, method, b"\xff\xff\xff\x0f\x01\x02", gzip=False),
+            }
+    print(json.dumps(answers))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,8 +20,8 @@ fn double(value: Option<&Value>) -> f64 {
     }
 }
 
-/// Per agent: (transactions, mean accuracy, mean confidence, escalation rate, mean input
-/// tokens per transaction, versions seen).
+/// Per agent: (name, transactions, mean accuracy, mean confidence, escalation rate,
+/// mean input tokens per transaction).
 fn summary(fleet: &mut Fleet, from: i64, to: i64) -> Vec<(String, f64, f64, f64, f64, f64)> {
     let (request, _) = fleet.traces(from, to);
     request

@@ -18,6 +18,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use serde_json::{Value, json};
 
+use crate::auth::{AGENTS, READER};
 use crate::daemon::Daemon;
 
 /// `vigil_ingest_requests_refused_total` of gRPC requests for `signal` and `reason`, from
@@ -42,10 +43,34 @@ fn refused(daemon: &Daemon, signal: &str, reason: &str) -> u64 {
         .sum()
 }
 
+/// Two tokens: agents may ingest, Grafana may read (`/metrics`, SQL).
+const TOKENS: &str = r#"
+[limits]
+max_body_bytes = 65536
+
+[[auth.token]]
+name = "agents"
+scopes = ["ingest"]
+secret_env = "VIGIL_TOKEN_AGENTS"
+
+[[auth.token]]
+name = "grafana"
+scopes = ["read"]
+secret_env = "VIGIL_TOKEN_READER"
+"#;
+
 #[test]
 fn grpcio_client_sees_resource_exhausted_and_invalid_argument() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), Some("[limits]\nmax_body_bytes = 65536\n"));
+    let mut daemon = Daemon::start_with_env(
+        &dir.path().join("data"),
+        Some(TOKENS),
+        &[
+            ("VIGIL_TOKEN_AGENTS", AGENTS),
+            ("VIGIL_TOKEN_READER", READER),
+        ],
+    );
+    daemon.authorize(READER);
     let output = Command::new("python3")
         .arg(format!(
             "{}/tests/python/grpc_status.py",
@@ -56,6 +81,8 @@ fn grpcio_client_sees_resource_exhausted_and_invalid_argument() {
             &daemon.endpoints.otlp_grpc,
             "--limit",
             "65536",
+            "--token",
+            AGENTS,
         ])
         .output()
         .expect("python3 runs");
@@ -93,6 +120,13 @@ fn grpcio_client_sees_resource_exhausted_and_invalid_argument() {
             )),
             "{signal}: {details}"
         );
+        for case in ["oversize_no_token", "undecodable_no_token"] {
+            assert_eq!(
+                answer(case)["code"],
+                json!("UNAUTHENTICATED"),
+                "{signal} {case}: the token is checked before the message is read"
+            );
+        }
         assert_eq!(refused(&daemon, signal, "too_large"), 2, "{signal}");
         assert_eq!(refused(&daemon, signal, "malformed"), 1, "{signal}");
     }

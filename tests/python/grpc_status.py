@@ -2,10 +2,11 @@
 the status code of each answer (SPEC §3: over the limit RESOURCE_EXHAUSTED, undecodable
 INVALID_ARGUMENT, both of which OTLP clients do not retry).
 
-Usage: python3 grpc_status.py --endpoint 127.0.0.1:4317 --limit BYTES
+Usage: python3 grpc_status.py --endpoint 127.0.0.1:4317 --limit BYTES [--token SECRET]
 Prints one JSON object: {"traces": {CASE: {"code": "OK", "details": "..."}}, "logs": {...}}
 with the cases `valid`, `valid_gzip`, `oversize`, `oversize_gzip` (small on the wire,
-over the limit once inflated) and `undecodable`.
+over the limit once inflated) and `undecodable`, sent with `authorization: Bearer SECRET`,
+and `oversize_no_token`, `undecodable_no_token` sent without it.
 """
 
 import argparse
@@ -71,12 +72,13 @@ SERVICES = {
 }
 
 
-def call(channel: grpc.Channel, method: str, body: bytes, gzip: bool) -> dict:
+def call(channel: grpc.Channel, method: str, body: bytes, gzip: bool, token) -> dict:
     # No serializers: grpcio sends the bytes as they are, so bad bytes reach the server.
     export = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
     compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
+    metadata = [("authorization", f"Bearer {token}")] if token else None
     try:
-        export(body, timeout=30, compression=compression)
+        export(body, timeout=30, compression=compression, metadata=metadata)
         return {"code": "OK", "details": ""}
     except grpc.RpcError as e:
         return {"code": e.code().name, "details": e.details() or ""}
@@ -86,18 +88,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--limit", type=int, required=True)
+    parser.add_argument("--token")
     args = parser.parse_args()
     answers = {}
+    garbage = b"\xff\xff\xff\x0f\x01\x02"
     with grpc.insecure_channel(args.endpoint) as channel:
         for signal, (method, message) in SERVICES.items():
             over = message(args.limit + 1000)
             assert len(over) > args.limit
+            token = args.token
             answers[signal] = {
-                "valid": call(channel, method, message(10), gzip=False),
-                "valid_gzip": call(channel, method, message(10), gzip=True),
-                "oversize": call(channel, method, over, gzip=False),
-                "oversize_gzip": call(channel, method, over, gzip=True),
-                "undecodable": call(channel, method, b"\xff\xff\xff\x0f\x01\x02", gzip=False),
+                "valid": call(channel, method, message(10), False, token),
+                "valid_gzip": call(channel, method, message(10), True, token),
+                "oversize": call(channel, method, over, False, token),
+                "oversize_gzip": call(channel, method, over, True, token),
+                "undecodable": call(channel, method, garbage, False, token),
+                "oversize_no_token": call(channel, method, over, False, None),
+                "undecodable_no_token": call(channel, method, garbage, False, None),
             }
     print(json.dumps(answers))
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
@@ -65,7 +66,20 @@ fn encoding(headers: &HeaderMap) -> Option<Encoding> {
     }
 }
 
-fn body(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Vec<u8>, IngestError> {
+/// The body after `Content-Encoding`, at most `limit` bytes; `raw` is the extractor's
+/// result, refused when the body as sent is over `DefaultBodyLimit` (the same limit).
+fn body(
+    headers: &HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Vec<u8>, IngestError> {
+    let raw = raw.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            IngestError::TooLarge { limit }
+        } else {
+            IngestError::Malformed(rejection.body_text())
+        }
+    })?;
     let content_encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -163,7 +177,11 @@ fn unsupported_media_type(headers: &HeaderMap, signal: &'static str) -> Response
 }
 
 /// `POST /v1/traces`.
-async fn traces(State(state): State<OtlpState>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn traces(
+    State(state): State<OtlpState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(enc) = encoding(&headers) else {
         return unsupported_media_type(&headers, "traces");
     };
@@ -180,7 +198,11 @@ async fn traces(State(state): State<OtlpState>, headers: HeaderMap, raw: Bytes) 
 }
 
 /// `POST /v1/logs`.
-async fn logs(State(state): State<OtlpState>, headers: HeaderMap, raw: Bytes) -> Response {
+async fn logs(
+    State(state): State<OtlpState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(enc) = encoding(&headers) else {
         return unsupported_media_type(&headers, "logs");
     };

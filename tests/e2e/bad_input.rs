@@ -95,7 +95,7 @@ fn bad_otlp_bodies_are_refused_and_nothing_changes() {
                 .header("content-type", "application/x-protobuf")
                 .body(vec![0u8; 70_000]),
             413,
-            "",
+            "exceeds the limit of 65536 bytes after decompression (set by [limits] max_body_bytes)",
         ),
         (
             "oversized after decompression (a gzip bomb)",

@@ -39,7 +39,8 @@ pub struct OtlpGrpc {
 
 /// The answer to a refusal, counted: INVALID_ARGUMENT and RESOURCE_EXHAUSTED (which OTLP
 /// clients do not retry) or UNAVAILABLE (which they retry with backoff), carrying `e` as
-/// its source so that [`Refusals`] leaves it as it is.
+/// its source so that [`Refusals`] leaves it as it is. Every handler refuses through
+/// here: a bare `Status` from a handler would be taken for one of tonic's.
 fn status(e: IngestError, signal: &'static str) -> Status {
     e.count(signal, "grpc");
     let status = match &e {

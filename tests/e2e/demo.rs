@@ -2,7 +2,8 @@
 //! directory) but on free ports and with `--json` event lines on stdout: within three
 //! minutes the built-in rollback hook receives a signed alert about the drifting agent
 //! (the demo emits its `webhook` event only after the signature verified) and says which
-//! rollback it would perform, `GET /api/v1/alerts` lists the alert as firing, and SIGINT
+//! rollback it would perform, `GET /api/v1/alerts` lists the alert as firing, the
+//! overview page shows it firing, and SIGINT
 //! stops everything with exit 0 and the temporary directory deleted.
 //!
 //! Every wait is on a line the demo prints (readiness, the webhook, the stop), with a
@@ -157,6 +158,20 @@ fn the_demo_pages_its_rollback_hook_about_the_drifting_agent_and_stops_cleanly()
     for alert in listed {
         assert_eq!(alert["labels"]["agent_name"], "billing", "{body:#}");
     }
+
+    // The overview (the demo's dashboard URL) shows billing firing, in words.
+    let overview = reqwest::blocking::get(ready["dashboard"].as_str().unwrap())
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        overview.contains(r#"data-series="billing" data-state="firing""#),
+        "{overview}"
+    );
+    assert!(
+        !overview.contains(r#"data-series="refunds" data-state="firing""#),
+        "{overview}"
+    );
 
     // Ctrl-C: the fleet stops, then the daemon, then the hook; exit 0.
     let status = Command::new("kill")

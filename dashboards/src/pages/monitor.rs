@@ -454,7 +454,7 @@ pub fn render(data: &MonitorPage, range: &TimeRange) -> Markup {
                         thead { tr { th { "Trace" } th { "Start (UTC)" } th { "Agent" } th.num { (data.signal) } } }
                         tbody { @for w in rows {
                             tr {
-                                td { a href=(format!("/traces/{}", encode(&w.trace_id))) { code { (w.trace_id) } } }
+                                td { a href=(format!("/traces/{}?at={}", encode(&w.trace_id), w.time_ns)) { code { (w.trace_id) } } }
                                 td { (time(w.time_ns)) }
                                 td { (w.agent.as_deref().unwrap_or("–")) }
                                 td.num { (number(w.value)) }

@@ -1,7 +1,7 @@
 //! `/traces/{trace_id}`: one trace as a waterfall (spans in tree order, bars by start and
 //! duration, errors marked), with the attributes and scores of the span picked
-//! (`?span=ID`: a plain link that works without JavaScript; htmx swaps only the detail
-//! panel). `?at=NS` (a time in the trace, as the monitor page's links give it) limits the
+//! (`?span=ID#detail`: a plain link, so it works without JavaScript). `?at=NS` (a time in
+//! the trace, as the monitor page's links give it) limits the
 //! read to the days around it; without it every day of `spans` is read.
 
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +71,8 @@ pub struct TracePage {
     pub scores: Vec<ScoreRow>,
     /// The span picked (`?span=`), else the root.
     pub selected: Option<String>,
+    /// `?at=`, kept in the span links.
+    pub at_ns: Option<i64>,
 }
 
 /// Reads the trace's spans and scores.
@@ -144,6 +146,7 @@ pub async fn load(
         spans,
         scores,
         selected,
+        at_ns,
     })
 }
 
@@ -301,9 +304,10 @@ pub fn render(data: &TracePage) -> Markup {
             duration_ms: s.duration_ms,
             error: s.error,
             href: format!(
-                "/traces/{}?span={}#detail",
+                "/traces/{}?span={}{}#detail",
                 data.trace_id,
-                encode(&s.span_id)
+                encode(&s.span_id),
+                data.at_ns.map_or_else(String::new, |t| format!("&at={t}"))
             ),
             selected: data.selected.as_deref() == Some(s.span_id.as_str()),
         })
@@ -319,7 +323,7 @@ pub fn render(data: &TracePage) -> Markup {
             (schemas::window::time_of_ns(start).format("%Y-%m-%d %H:%M:%S%.3f")) " UTC"
             @if errors > 0 { " · " strong.s-alarm { (errors) " with errors" } }
         }
-        section.chart #waterfall hx-boost="true" hx-select="#detail" hx-target="#detail" hx-swap="outerHTML" {
+        section.chart #waterfall {
             (chart::waterfall(&rows))
         }
         section #detail {

@@ -38,6 +38,7 @@ pub struct PageQuery {
     at: Option<i64>,
     silence: Option<usize>,
     group_by: Option<String>,
+    monitor: Option<String>,
 }
 
 /// The page routes, the sign-in routes and the assets.
@@ -206,7 +207,10 @@ async fn overview(
     let mut shell = Shell {
         title: "Overview".into(),
         section: Section::Overview,
-        path: "/".into(),
+        path: match &q.monitor {
+            Some(m) => format!("/?monitor={}", encode(m)),
+            None => "/".into(),
+        },
         range: None,
         viewer: &viewer,
         refresh: true,
@@ -222,7 +226,7 @@ async fn overview(
     })
     .await;
     shell.range = Some(&range);
-    shell.respond(data.map(|d| pages::overview::render(&d, &range)))
+    shell.respond(data.map(|d| pages::overview::render(&d, &range, q.monitor.as_deref())))
 }
 
 async fn monitor(

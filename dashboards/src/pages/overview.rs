@@ -233,9 +233,56 @@ fn with_alerts(state: State, monitor: &str, series: &str, alerts: &[AlertInfo]) 
     out
 }
 
-/// The overview's markup.
-pub fn render(data: &Overview, range: &TimeRange) -> Markup {
+/// Past this many series, series in control or in Phase I are folded into one line per
+/// monitor (firing, alarm, silenced and no-data series are always listed): a thousand rows
+/// of sparklines would weigh over a megabyte and bury the few that matter.
+pub const FOLD_ROWS: usize = 60;
+
+/// What the overview lists one by one, and what it folds per monitor.
+#[derive(Debug, Default, PartialEq)]
+pub struct Layout<'a> {
+    /// Series listed in their own row, in the overview's order.
+    pub listed: Vec<&'a SeriesRow>,
+    /// Per monitor (config order, then any other): series folded as (in control, baseline).
+    pub folded: Vec<(&'a str, usize, usize)>,
+}
+
+/// Decides the rows: everything when there are at most [`FOLD_ROWS`] series or the viewer
+/// expanded a monitor (`?monitor=`, whose series are then all listed); otherwise the series
+/// that need attention, and one folded line per monitor for the rest.
+pub fn layout<'a>(data: &'a Overview, expand: Option<&str>) -> Layout<'a> {
+    let quiet = |r: &SeriesRow| matches!(r.state, State::InControl | State::Baseline);
+    if data.rows.len() <= FOLD_ROWS {
+        return Layout {
+            listed: data.rows.iter().collect(),
+            folded: Vec::new(),
+        };
+    }
+    let mut out = Layout::default();
+    let mut folded: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for row in &data.rows {
+        if !quiet(row) || expand == Some(row.monitor.as_str()) {
+            out.listed.push(row);
+        } else {
+            let slot = folded.entry(row.monitor.as_str()).or_default();
+            match row.state {
+                State::Baseline => slot.1 += 1,
+                _ => slot.0 += 1,
+            }
+        }
+    }
+    let order: Vec<&str> = data.monitors.iter().map(|m| m.0.as_str()).collect();
+    let mut folded: Vec<(&str, usize, usize)> =
+        folded.into_iter().map(|(m, (a, b))| (m, a, b)).collect();
+    folded.sort_by_key(|(m, _, _)| (order.iter().position(|o| o == m).unwrap_or(usize::MAX), *m));
+    out.folded = folded;
+    out
+}
+
+/// The overview's markup; `expand` is the monitor whose series are all listed.
+pub fn render(data: &Overview, range: &TimeRange, expand: Option<&str>) -> Markup {
     let count = |s: State| data.rows.iter().filter(|r| r.state == s).count();
+    let rows = layout(data, expand);
     html! {
         p.summary {
             strong.s-firing { (count(State::Firing)) " firing" } " · "
@@ -257,7 +304,7 @@ pub fn render(data: &Overview, range: &TimeRange) -> Markup {
                     th.num { "Latest" } th.num { "Centre" } th.num { "Limits (LCL – UCL)" }
                 } }
                 tbody {
-                    @for row in &data.rows {
+                    @for row in &rows.listed {
                         @let link = with_query(
                             &format!("/monitors/{}?series={}", encode(&row.monitor), encode(&row.series)),
                             &range.query(),
@@ -273,6 +320,18 @@ pub fn render(data: &Overview, range: &TimeRange) -> Markup {
                                 @if row.lower.is_some() || row.upper.is_some() {
                                     (number(row.lower)) " – " (number(row.upper))
                                 } @else { "–" }
+                            }
+                        }
+                    }
+                    @for (monitor, in_control, baseline) in &rows.folded {
+                        tr.folded data-monitor=(monitor) data-folded=(in_control + baseline) {
+                            td { span.state.s-ok { "in control" } }
+                            td { (monitor) }
+                            td colspan="5" {
+                                (in_control) " series in control"
+                                @if *baseline > 0 { ", " (baseline) " in Phase I" }
+                                " · "
+                                a href=(with_query(&format!("/?monitor={}", encode(monitor)), &range.query())) { "list them" }
                             }
                         }
                     }
@@ -356,6 +415,81 @@ mod tests {
             State::InControl
         );
         assert!(State::Firing < State::Alarm && State::Alarm < State::InControl);
+    }
+
+    fn row(monitor: &str, series: usize, state: State) -> SeriesRow {
+        SeriesRow {
+            monitor: monitor.into(),
+            series: format!("s{series:03}"),
+            windows: vec![],
+            latest_value: None,
+            centre: None,
+            upper: None,
+            lower: None,
+            state,
+        }
+    }
+
+    #[test]
+    fn many_quiet_series_fold_per_monitor_and_the_loud_ones_stay() {
+        let mut rows: Vec<SeriesRow> = (0..100)
+            .map(|i| {
+                row(
+                    if i < 50 { "b" } else { "a" },
+                    i,
+                    if i % 10 == 0 {
+                        State::Baseline
+                    } else {
+                        State::InControl
+                    },
+                )
+            })
+            .collect();
+        rows.push(row("a", 500, State::Firing));
+        rows.push(row("b", 501, State::Alarm));
+        let data = Overview {
+            rows,
+            monitors: vec![
+                ("b".into(), "confidence".into(), "ewma".into(), 60),
+                ("a".into(), "confidence".into(), "ewma".into(), 60),
+            ],
+        };
+        let l = layout(&data, None);
+        assert_eq!(
+            l.listed
+                .iter()
+                .map(|r| r.series.as_str())
+                .collect::<Vec<_>>(),
+            ["s500", "s501"]
+        );
+        assert_eq!(
+            l.folded,
+            vec![("b", 45, 5), ("a", 45, 5)],
+            "config order, in control and Phase I counted"
+        );
+        let expanded = layout(&data, Some("a"));
+        assert_eq!(expanded.listed.len(), 2 + 50);
+        assert_eq!(expanded.folded, vec![("b", 45, 5)]);
+        let html = render(
+            &data,
+            &TimeRange::parse(None, None, "now-1h", chrono::Utc::now()).unwrap(),
+            None,
+        )
+        .into_string();
+        assert!(
+            html.contains(r#"data-monitor="a" data-folded="50""#),
+            "{html}"
+        );
+        assert!(html.contains("/?monitor=a&amp;from=now-1h"), "{html}");
+        let few = Overview {
+            rows: data.rows[..10].to_vec(),
+            monitors: vec![],
+        };
+        assert_eq!(
+            layout(&few, None).listed.len(),
+            10,
+            "small fleets are listed whole"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! SQL functions every Vigil session has beyond DataFusion's own: fields of JSON text.
+//! SQL functions every Vigil session has beyond DataFusion's own: fields of JSON text, and
+//! quantiles of OTLP histograms ([`histogram`]: `histogram_quantile`, `histogram_merge`).
 //!
 //! Several columns hold JSON text: `drift.kpis` (a window's figures: latency p50/p95/p99,
 //! confidence deciles and histogram, totals), `drift.details` and `drift.state`,
@@ -26,12 +27,16 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
+pub mod histogram;
+
 /// Registers [`Kind::ALL`] on `ctx`: `json_get_str`, `json_get_int`, `json_get_float` and
-/// `json_as_text`, each `(json text, key, key, …)`.
+/// `json_as_text`, each `(json text, key, key, …)`; and [`histogram::register`]'s
+/// `histogram_quantile` and `histogram_merge`.
 pub fn register(ctx: &SessionContext) {
     for kind in Kind::ALL {
         ctx.register_udf(ScalarUDF::from(JsonGet::new(kind)));
     }
+    histogram::register(ctx);
 }
 
 /// Which JSON values a function returns, and as what SQL type.

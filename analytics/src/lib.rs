@@ -6,9 +6,9 @@
 //! ([`guard`]) and bounds every query in time and memory. [`report`] compiles finance's cost
 //! reports into SQL with exact sums and runs them on the same engine. [`functions`] adds
 //! what every session has beyond DataFusion's own functions (fields of JSON text such as
-//! `drift.kpis`, Prometheus' `histogram_quantile` over OTLP histograms). Snapshots come from a [`schemas::snapshot::SnapshotSource`] (the live
-//! collector, or a read-only replay of a data directory), so this crate never imports the
-//! collector.
+//! `drift.kpis`, Prometheus' `histogram_quantile` over OTLP histograms). Snapshots come
+//! from a [`schemas::snapshot::SnapshotSource`] (the live collector, or a read-only replay
+//! of a data directory), so this crate never imports the collector.
 //!
 //! ```ignore
 //! let engine = QueryEngine::new(source, data_dir, QueryConfig::default());

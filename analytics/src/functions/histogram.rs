@@ -358,7 +358,9 @@ impl ScalarUDFImpl for HistogramQuantile {
             if let [_, histogram] = arrays.as_slice() {
                 let histogram = histogram.as_struct();
                 let field = |name: &str| -> DfResult<ArrayRef> {
-                    let column = histogram.column_by_name(name).expect("checked in coerce");
+                    let Some(column) = histogram.column_by_name(name) else {
+                        return exec_err!("{QUANTILE}: the histogram has no field {name}");
+                    };
                     Ok(cast(column, &float_list())?)
                 };
                 (field("bounds")?, field("bucket_counts")?, Some(histogram))

@@ -46,6 +46,31 @@ fn decode_and_map(c: &mut Criterion) {
     group.finish();
 }
 
+/// The fixed cost of one small request, the size agents send (issue 12): decode + map of
+/// 1 and 10 traces (4 and 40 spans), and the WAL payload encoding (Arrow IPC) of its batch.
+fn per_request(c: &mut Criterion) {
+    let normalizer = Normalizer::new(PriceTable::shipped(), NormalizeConfig::default());
+    let mut group = c.benchmark_group("per_request");
+    for traces in [1usize, 10] {
+        let request = agent_traces::request(1, traces, NOW);
+        let body = request.encode_to_vec();
+        let spans = normalizer.traces(&request).spans.unwrap();
+        group.throughput(Throughput::Elements(spans.num_rows() as u64));
+        group.bench_function(format!("decode_and_map_{}_spans", spans.num_rows()), |b| {
+            b.iter(|| {
+                normalizer
+                    .traces(&ExportTraceServiceRequest::decode(black_box(body.as_slice())).unwrap())
+            })
+        });
+        let batches = vec![(Table::Spans, spans)];
+        group.bench_function(
+            format!("wal_encode_{}_spans", batches[0].1.num_rows()),
+            |b| b.iter(|| collector::wal::encode_payload(black_box(&batches)).unwrap()),
+        );
+    }
+    group.finish();
+}
+
 fn wal_append(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -111,5 +136,5 @@ fn flush(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_and_map, wal_append, flush);
+criterion_group!(benches, per_request, decode_and_map, wal_append, flush);
 criterion_main!(benches);

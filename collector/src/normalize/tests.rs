@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span::Event};
 use schemas::prices::PriceTable;
+use schemas::tables::Table;
 
 use super::*;
 
@@ -429,4 +430,39 @@ fn evaluation_span_events_and_log_records_become_scores() {
     );
     assert_eq!(text(&scores, "trace_id", 0), None);
     assert_eq!(text(&scores, "service_name", 0).as_deref(), Some("evals"));
+}
+
+#[test]
+fn the_wal_payload_of_a_normalized_batch_is_what_a_stream_writer_writes() {
+    // The WAL copies each table's schema message instead of encoding it per record; the
+    // bytes must stay exactly those of `StreamWriter`, which replay (and older segments)
+    // read.
+    let attributes = vec![
+        s("gen_ai.operation.name", "chat"),
+        s("gen_ai.request.model", "gpt-4o"),
+        i("gen_ai.usage.input_tokens", 1200),
+        f("agent.confidence", 0.8),
+        s("custom.key", "kept in the map"),
+    ];
+    let normalized = normalizer().traces(&request(
+        vec![s("service.name", "support")],
+        vec![
+            span(1, 1, None, "chat gpt-4o", attributes),
+            span(1, 2, Some(1), "tool", vec![]),
+        ],
+    ));
+    let spans = normalized.spans.unwrap();
+    let payload = crate::wal::encode_payload(&[(Table::Spans, spans.clone())]).unwrap();
+    let mut expected = vec![Table::Spans.id(), 0, 0, 0, 0];
+    {
+        let mut writer =
+            arrow::ipc::writer::StreamWriter::try_new(&mut expected, &spans.schema()).unwrap();
+        writer.write(&spans).unwrap();
+        writer.finish().unwrap();
+    }
+    let len = (expected.len() - 5) as u32;
+    expected[1..5].copy_from_slice(&len.to_le_bytes());
+    assert_eq!(payload, expected);
+    let decoded = crate::wal::decode_payload(&payload).unwrap();
+    assert_eq!(decoded, vec![(Table::Spans, spans)]);
 }

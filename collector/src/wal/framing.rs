@@ -1,9 +1,13 @@
 //! Encoding and decoding of WAL records (see the module docs of `wal` for the layout).
 
 use std::io::Cursor;
+use std::sync::{Arc, LazyLock};
 
 use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::writer::{
+    DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamWriter,
+    write_message,
+};
 use arrow::record_batch::RecordBatch;
 use schemas::tables::Table;
 
@@ -19,7 +23,30 @@ pub struct WalRecord {
     pub batches: Vec<(Table, RecordBatch)>,
 }
 
-/// Encodes batches as a record payload.
+/// The IPC stream's schema message of every table, encoded once. Each record is one
+/// self-contained IPC stream per batch (schema, batch, end-of-stream), so replay needs no
+/// state; but encoding a table's ~40-field schema (maps included) cost more than the batch
+/// of a small request, so the bytes are made once and copied.
+static SCHEMA_MESSAGES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+    Table::ALL
+        .iter()
+        .map(|table| {
+            let mut bytes = Vec::new();
+            // `try_new` writes exactly the schema message; the stream is not finished.
+            StreamWriter::try_new(&mut bytes, &table.schema())
+                .expect("the tables' schemas encode as IPC");
+            bytes
+        })
+        .collect()
+});
+
+/// The IPC end-of-stream marker (continuation, then a zero length), as
+/// `StreamWriter::finish` writes it.
+const END_OF_STREAM: [u8; 8] = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
+
+/// Encodes batches as a record payload. The bytes are those of an Arrow IPC
+/// `StreamWriter` per batch; a batch in its table's own schema (the normalizer's, by
+/// `Arc`) takes the schema message from [`SCHEMA_MESSAGES`].
 ///
 /// # Errors
 /// If Arrow IPC encoding fails (it does not for the tables' schemas).
@@ -35,7 +62,7 @@ pub fn encode_payload(batches: &[(Table, RecordBatch)]) -> Result<Vec<u8>> {
         out.push(table.id());
         let len_at = out.len();
         out.extend_from_slice(&[0; 4]);
-        {
+        if !encode_known_schema(&mut out, *table, batch)? {
             let mut writer =
                 StreamWriter::try_new(&mut out, &batch.schema()).map_err(Error::Arrow)?;
             writer.write(batch).map_err(Error::Arrow)?;
@@ -45,6 +72,31 @@ pub fn encode_payload(batches: &[(Table, RecordBatch)]) -> Result<Vec<u8>> {
         out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
     }
     Ok(out)
+}
+
+/// Writes `batch` as an IPC stream with the cached schema message, when the batch is in
+/// `table`'s schema (same `Arc`) and has no dictionaries; `false` (nothing written)
+/// otherwise.
+fn encode_known_schema(out: &mut Vec<u8>, table: Table, batch: &RecordBatch) -> Result<bool> {
+    if !Arc::ptr_eq(&batch.schema(), &table.schema()) {
+        return Ok(false);
+    }
+    let options = IpcWriteOptions::default();
+    let (dictionaries, encoded) = IpcDataGenerator::default()
+        .encode(
+            batch,
+            &mut DictionaryTracker::new(false),
+            &options,
+            &mut IpcWriteContext::default(),
+        )
+        .map_err(Error::Arrow)?;
+    if !dictionaries.is_empty() {
+        return Ok(false);
+    }
+    out.extend_from_slice(&SCHEMA_MESSAGES[table.index()]);
+    write_message(&mut *out, encoded, &options).map_err(Error::Arrow)?;
+    out.extend_from_slice(&END_OF_STREAM);
+    Ok(true)
 }
 
 /// Decodes a payload made by [`encode_payload`].

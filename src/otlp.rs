@@ -2,9 +2,9 @@
 //! receiver-independent intake path (`intake`: decode, normalise, durable append).
 //!
 //! ```text
-//! gRPC TraceService/LogsService ─┐
-//!                                 ├─▶ intake: decode ─▶ Collector::ingest (WAL, fsync) ─▶ OK
-//! POST /v1/traces, /v1/logs ─────┘
+//! gRPC Trace/Logs/MetricsService ──────┐
+//!                                       ├─▶ intake: decode ─▶ Collector::ingest (WAL, fsync) ─▶ OK
+//! POST /v1/traces, /v1/logs, /v1/metrics ┘
 //! ```
 
 pub mod grpc;

@@ -44,8 +44,8 @@ use auth::{Credentials, Startup};
 pub use auth::{PgAuth, PgConfig};
 use limits::{Canceller, Cancels, Limited};
 
-/// Builds the session every connection shares: `spans`, `scores` and `transactions` as
-/// live tables, `information_schema`, and `pg_catalog`.
+/// Builds the session every connection shares: every user-facing table (`spans`, `scores`,
+/// `transactions`, `metrics`, …) as live tables, `information_schema`, and `pg_catalog`.
 ///
 /// # Errors
 /// When the tables cannot be planned or `pg_catalog` cannot be set up.

@@ -26,10 +26,11 @@ use crate::error::{Error, Result};
 use crate::{QueryConfig, QueryResult, guard};
 
 /// The tables and views users query, in the order `\\dt` lists them.
-pub const USER_TABLES: [&str; 6] = [
+pub const USER_TABLES: [&str; 7] = [
     "spans",
     "scores",
     TRANSACTIONS_VIEW,
+    "metrics",
     "drift",
     "alerts",
     "audit",

@@ -20,7 +20,8 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::QueryEngine;
 
-/// One user-facing table (`spans`, `scores`, `transactions`) that snapshots at scan time.
+/// One user-facing table (`spans`, `scores`, `transactions`, `metrics`, …) that snapshots at
+/// scan time.
 ///
 /// Attribute maps are presented as JSON text (`utf8`): the PostgreSQL wire protocol has no
 /// map type, and SPEC §7 asks for maps as JSON there.

@@ -183,6 +183,9 @@ impl Collector {
         if let Some(scores) = &normalized.scores {
             batches.push((Table::Scores, scores.clone()));
         }
+        if let Some(metrics) = &normalized.metrics {
+            batches.push((Table::Metrics, metrics.clone()));
+        }
         if batches.is_empty() {
             return Ok(None);
         }

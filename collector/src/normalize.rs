@@ -1,14 +1,17 @@
-//! OTLP → Arrow: the mapping of export requests onto the `spans` and `scores` tables.
+//! OTLP → Arrow: the mapping of export requests onto the `spans`, `scores` and `metrics`
+//! tables.
 //!
 //! This is the core of ingest. [`Normalizer::traces`] turns one `ExportTraceServiceRequest`
 //! into one `spans` batch and one `scores` batch (from evaluation span events and
 //! OpenInference evaluation attributes); [`Normalizer::logs`] turns evaluation log records
-//! into `scores`. Which attribute feeds which typed column is data
+//! into `scores`; [`Normalizer::metrics`] turns each metric data point into a `metrics`
+//! row. Which attribute feeds which typed column is data
 //! ([`schemas::mapping`]); the rest of the attributes stay in the maps, so a value lives in
 //! exactly one place. Invalid spans are rejected one by one and counted; the valid rest is
 //! kept (OTLP partial success). Pure: no I/O, no clock.
 
 mod builders;
+mod metrics;
 mod rules;
 mod scores;
 mod spans;
@@ -30,7 +33,9 @@ pub struct Normalized {
     pub spans: Option<RecordBatch>,
     /// Rows for `scores`, `None` if there are none.
     pub scores: Option<RecordBatch>,
-    /// Spans (or log records) rejected as invalid.
+    /// Rows for `metrics`, `None` if there are none.
+    pub metrics: Option<RecordBatch>,
+    /// Spans (log records, metric data points) rejected as invalid.
     pub rejected: u64,
     /// Valid items that were not stored because no table holds them (log records that are
     /// not evaluation results).

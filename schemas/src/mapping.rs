@@ -36,7 +36,8 @@ static SHIPPED: LazyLock<AttributeMapping> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("schemas/data/attributes.toml is invalid: {e}"))
 });
 
-/// A typed `spans` column (or normaliser input) that span attributes feed.
+/// A typed `spans` column (or normaliser input) that span attributes feed; the GenAI
+/// columns of `metrics` are fed by the same keys (SPEC §4).
 ///
 /// Most variants are columns of SPEC §4 under the same name. Two are normaliser inputs that
 /// have no column of their own: [`SpanField::OpenInferenceSpanKind`] becomes `operation`
@@ -85,6 +86,9 @@ pub enum SpanField {
     ResponseId,
     /// The tool an `execute_tool` span ran; feeds the escalation rules.
     ToolName,
+    /// `gen_ai.token.type` (`input`, `output`): a column of `metrics` only (the token
+    /// usage histogram's split); on a span it stays in the attribute map.
+    TokenType,
 }
 
 /// The naming convention a key belongs to.

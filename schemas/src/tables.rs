@@ -1,8 +1,9 @@
 //! Arrow schemas of the stored tables (SPEC §4) and the names of every table and view.
 //!
-//! `spans` and `scores` are stored: the collector writes batches of exactly these schemas
-//! to the WAL, the hot buffer and the Delta tables, and the query side reads them back
-//! with the same schema. `transactions` is a view over `spans` defined in `analytics`.
+//! `spans`, `scores` and `metrics` (one row per OTLP metric data point, columns in
+//! [`metric_columns`]) are stored, as are `drift`, `alerts` and `audit`: the collector
+//! writes batches of exactly these schemas to the WAL, the hot buffer and the Delta
+//! tables, and the query side reads them back with the same schema. `transactions` is a view over `spans` defined in `analytics`.
 //! Each stored table ends with the `date` partition column (`YYYY-MM-DD` of `time`, UTC),
 //! the Delta partition that keeps a day's files together and prunes by day.
 
@@ -25,16 +26,20 @@ pub enum Table {
     /// The tamper-evident audit log: who changed what, refused requests, the loaded
     /// config; each row chained to the previous one by SHA-256 (`vigil-audit`).
     Audit,
+    /// One row per OTLP metric data point (gauge, sum, histogram, exponential histogram,
+    /// summary).
+    Metrics,
 }
 
 impl Table {
     /// Every stored table, in WAL-record order.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Spans,
         Table::Scores,
         Table::Drift,
         Table::Alerts,
         Table::Audit,
+        Table::Metrics,
     ];
 
     /// The SQL and directory name.
@@ -45,6 +50,7 @@ impl Table {
             Table::Drift => "drift",
             Table::Alerts => "alerts",
             Table::Audit => "audit",
+            Table::Metrics => "metrics",
         }
     }
 
@@ -56,6 +62,7 @@ impl Table {
             Table::Drift => 3,
             Table::Alerts => 4,
             Table::Audit => 5,
+            Table::Metrics => 6,
         }
     }
 
@@ -72,12 +79,13 @@ impl Table {
             Table::Drift => DRIFT.clone(),
             Table::Alerts => ALERTS.clone(),
             Table::Audit => AUDIT.clone(),
+            Table::Metrics => METRICS.clone(),
         }
     }
 
     /// The schema of the table's Delta files: [`Table::schema`] with every timestamp stored
     /// as int64 unix nanoseconds (`time` → `time_unix_nano`, `end_time` →
-    /// `end_time_unix_nano`) and the derivable `duration_ms` left out. Delta's `timestamp`
+    /// `end_time_unix_nano`, `start_time` → `start_time_unix_nano`) and the derivable `duration_ms` left out. Delta's `timestamp`
     /// type holds microseconds only; storing OTLP's nanoseconds as integers keeps every
     /// value exact and the tables readable by any Delta reader.
     pub fn stored_schema(self) -> SchemaRef {
@@ -87,6 +95,7 @@ impl Table {
             Table::Drift => STORED_DRIFT.clone(),
             Table::Alerts => STORED_ALERTS.clone(),
             Table::Audit => STORED_AUDIT.clone(),
+            Table::Metrics => STORED_METRICS.clone(),
         }
     }
 
@@ -98,6 +107,7 @@ impl Table {
             Table::Drift => 2,
             Table::Alerts => 3,
             Table::Audit => 4,
+            Table::Metrics => 5,
         }
     }
 }
@@ -241,6 +251,7 @@ pub fn stored_time_column(column: &str) -> Option<&'static str> {
     match column {
         "time" => Some(TIME_UNIX_NANO),
         "end_time" => Some(END_TIME_UNIX_NANO),
+        "start_time" => Some("start_time_unix_nano"),
         "window_start" => Some("window_start_unix_nano"),
         "window_end" => Some("window_end_unix_nano"),
         "eval_time" => Some("eval_time_unix_nano"),
@@ -273,6 +284,7 @@ static STORED_SCORES: LazyLock<SchemaRef> = LazyLock::new(|| stored(&SCORES));
 static STORED_DRIFT: LazyLock<SchemaRef> = LazyLock::new(|| stored(&DRIFT));
 static STORED_ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| stored(&ALERTS));
 static STORED_AUDIT: LazyLock<SchemaRef> = LazyLock::new(|| stored(&AUDIT));
+static STORED_METRICS: LazyLock<SchemaRef> = LazyLock::new(|| stored(&METRICS));
 
 /// Columns of `drift`, in order: SPEC §4's, then `signal`, `phase` (`baseline` while
 /// Phase I collects its windows, then `monitoring`), `labels` (the `group_by` column
@@ -474,6 +486,11 @@ static AUDIT: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8(DATE_COLUMN),
     ]))
 });
+
+mod metrics;
+
+use metrics::METRICS;
+pub use metrics::{list_type, metric_columns, metric_types, temporalities};
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
-//! OTLP/gRPC receivers (SPEC §3): `TraceService/Export` and `LogsService/Export`, gzip
+//! OTLP/gRPC receivers (SPEC §3): `TraceService/Export`, `LogsService/Export` and
+//! `MetricsService/Export`, gzip
 //! accepted, the same intake path as OTLP/HTTP. Every service goes through [`guarded`]:
 //! the auth interceptor, then [`Refusals`], which gives tonic's own refusals (over the
 //! size limit, undecodable) the status codes the OTLP specification asks for.
@@ -11,6 +12,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -31,7 +38,7 @@ mod refusals;
 
 pub use refusals::Refusals;
 
-/// Both services over one collector.
+/// The three services over one collector.
 #[derive(Clone)]
 pub struct OtlpGrpc {
     collector: Arc<Collector>,
@@ -77,7 +84,20 @@ impl LogsService for OtlpGrpc {
     }
 }
 
-/// The tonic router with both services, for tokens with the `ingest` scope; messages over
+#[tonic::async_trait]
+impl MetricsService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let normalized = intake::metrics(&self.collector, request.get_ref())
+            .await
+            .map_err(|e| status(e, "metrics"))?;
+        Ok(Response::new(intake::metrics_response(&normalized)))
+    }
+}
+
+/// The tonic router with the three services, for tokens with the `ingest` scope; messages over
 /// `max_body_bytes` (after decompression) are refused with RESOURCE_EXHAUSTED.
 pub fn router(
     collector: Arc<Collector>,
@@ -90,15 +110,17 @@ pub fn router(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    let logs = LogsServiceServer::new(service)
+    let logs = LogsServiceServer::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    tonic::service::Routes::new(guarded(traces, max_body_bytes, &interceptor)).add_service(guarded(
-        logs,
-        max_body_bytes,
-        &interceptor,
-    ))
+    let metrics = MetricsServiceServer::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_body_bytes);
+    tonic::service::Routes::new(guarded(traces, max_body_bytes, &interceptor))
+        .add_service(guarded(logs, max_body_bytes, &interceptor))
+        .add_service(guarded(metrics, max_body_bytes, &interceptor))
 }
 
 /// One generated OTLP service as the router serves it: behind the auth interceptor (which

@@ -1,5 +1,6 @@
 //! OTLP/HTTP receivers (SPEC §3): protobuf or JSON bodies, optional gzip, answers in the
-//! request's encoding, `partial_success` for spans rejected one by one.
+//! request's encoding, `partial_success` for spans (or metric data points) rejected one by
+//! one.
 
 use std::sync::Arc;
 
@@ -26,13 +27,14 @@ struct OtlpState {
     max_body_bytes: usize,
 }
 
-/// `POST /v1/traces` and `POST /v1/logs` over `collector`, bodies up to `max_body_bytes`
+/// `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics` over `collector`, bodies up to `max_body_bytes`
 /// after decompression, for tokens with the `ingest` scope. Served on the OTLP/HTTP port,
 /// and merged into the API port's router for setups with one port.
 pub fn router(collector: Arc<Collector>, max_body_bytes: usize, guard: Arc<Guard>) -> Router {
     Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/logs", post(logs))
+        .route("/v1/metrics", post(metrics))
         .route_layer(from_fn_with_state(
             (guard, Need::Scope(Scope::Ingest)),
             require,
@@ -215,5 +217,26 @@ async fn logs(
     match result {
         Ok(normalized) => reply(enc, &intake::logs_response(&normalized)),
         Err(e) => ingest_error(Some(enc), e, "logs"),
+    }
+}
+
+/// `POST /v1/metrics`.
+async fn metrics(
+    State(state): State<OtlpState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(enc) = encoding(&headers) else {
+        return unsupported_media_type(&headers, "metrics");
+    };
+    let result = async {
+        let bytes = body(&headers, raw, state.max_body_bytes)?;
+        let request = intake::decode_metrics(&bytes, enc)?;
+        intake::metrics(&state.collector, &request).await
+    }
+    .await;
+    match result {
+        Ok(normalized) => reply(enc, &intake::metrics_response(&normalized)),
+        Err(e) => ingest_error(Some(enc), e, "metrics"),
     }
 }

@@ -10,6 +10,9 @@ use collector::normalize::Normalized;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -71,6 +74,18 @@ pub fn logs_response(normalized: &Normalized) -> ExportLogsServiceResponse {
         error_message: normalized.error_message(),
     });
     ExportLogsServiceResponse { partial_success }
+}
+
+/// OTLP `partial_success` of a metrics export: set when data points were rejected, or
+/// when a metric carried nothing that could be stored (a warning with 0 rejected).
+pub fn metrics_response(normalized: &Normalized) -> ExportMetricsServiceResponse {
+    let partial_success = (normalized.rejected > 0 || !normalized.errors.is_empty()).then(|| {
+        ExportMetricsPartialSuccess {
+            rejected_data_points: normalized.rejected as i64,
+            error_message: normalized.error_message(),
+        }
+    });
+    ExportMetricsServiceResponse { partial_success }
 }
 
 impl From<collector::Error> for IngestError {
@@ -145,6 +160,28 @@ pub fn decode_logs(
     }
 }
 
+/// Decodes a metrics export request.
+///
+/// # Errors
+/// [`IngestError::Malformed`] naming the decoder's complaint.
+pub fn decode_metrics(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportMetricsServiceRequest, IngestError> {
+    match encoding {
+        Encoding::Protobuf => ExportMetricsServiceRequest::decode(body).map_err(|e| {
+            IngestError::Malformed(format!(
+                "invalid OTLP protobuf ExportMetricsServiceRequest: {e}"
+            ))
+        }),
+        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+            IngestError::Malformed(format!(
+                "invalid OTLP JSON ExportMetricsServiceRequest: {e}"
+            ))
+        }),
+    }
+}
+
 /// Normalises and stores a trace export; returns what was rejected.
 ///
 /// # Errors
@@ -169,6 +206,19 @@ pub async fn logs(
     store(collector, normalized, "logs").await
 }
 
+/// Normalises and stores a metrics export; returns what was rejected. When this returns
+/// `Ok`, every stored data point is in an fsynced WAL record.
+///
+/// # Errors
+/// [`IngestError::Unavailable`] when the collector cannot take it now.
+pub async fn metrics(
+    collector: &Arc<Collector>,
+    request: &ExportMetricsServiceRequest,
+) -> Result<Normalized, IngestError> {
+    let normalized = collector.normalizer().metrics(request);
+    store(collector, normalized, "metrics").await
+}
+
 async fn store(
     collector: &Arc<Collector>,
     normalized: Normalized,
@@ -179,6 +229,10 @@ async fn store(
     let scores = normalized.scores.as_ref().map_or(0, |b| b.num_rows()) as u64;
     metrics::counter!("vigil_ingest_rows_total", "table" => "spans").increment(spans);
     metrics::counter!("vigil_ingest_rows_total", "table" => "scores").increment(scores);
+    if let Some(points) = &normalized.metrics {
+        metrics::counter!("vigil_ingest_rows_total", "table" => "metrics")
+            .increment(points.num_rows() as u64);
+    }
     if normalized.rejected > 0 {
         metrics::counter!("vigil_ingest_rejected_total", "signal" => signal, "reason" => "invalid")
             .increment(normalized.rejected);

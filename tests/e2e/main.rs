@@ -13,6 +13,7 @@ mod demo;
 mod detect;
 mod grafana;
 mod grpc_status;
+mod metrics;
 mod monitors;
 mod otlp;
 mod pages;

@@ -250,6 +250,7 @@ fn grafana_dbeaver_and_metabase_startup_queries_are_answered() {
             "public.alerts",
             "public.audit",
             "public.drift",
+            "public.metrics",
             "public.scores",
             "public.spans",
             "public.transactions"

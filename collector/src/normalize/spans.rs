@@ -193,7 +193,12 @@ impl Normalizer {
             row.evaluations.entry(index).or_default()[part] = Some(value);
             return;
         }
-        let Some(entry) = self.mapping.lookup(&kv.key) else {
+        // `token_type` is a `metrics` column; spans have none, so it stays in the map.
+        let Some(entry) = self
+            .mapping
+            .lookup(&kv.key)
+            .filter(|e| e.field != SpanField::TokenType)
+        else {
             row.attributes.push((&kv.key, value::to_text(value)));
             return;
         };

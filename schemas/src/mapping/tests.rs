@@ -48,6 +48,7 @@ fn shipped_mapping_parses_and_covers_every_field() {
         SpanField::ErrorType,
         SpanField::ResponseId,
         SpanField::ToolName,
+        SpanField::TokenType,
     ];
     for field in all {
         assert!(!keys_of(field).is_empty(), "{field:?} has no key");

@@ -2,19 +2,22 @@
 //! RESOURCE_EXHAUSTED and an undecodable one INVALID_ARGUMENT, on every OTLP service, so
 //! that clients give up instead of retrying a request that can never succeed. Checked
 //! with the Python `grpcio` client (raw bytes through a generic call) and the Rust
-//! `opentelemetry-otlp` gRPC exporters, whose retry policy is on by default.
+//! `opentelemetry-otlp` gRPC exporters (spans, logs, metrics), whose retry policy is on by
+//! default.
 
 use std::borrow::Cow;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::logs::{LogRecord, Logger, LoggerProvider};
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use serde_json::{Value, json};
 
@@ -96,6 +99,7 @@ fn grpcio_client_sees_resource_exhausted_and_invalid_argument() {
     for (signal, message) in [
         ("traces", "ExportTraceServiceRequest"),
         ("logs", "ExportLogsServiceRequest"),
+        ("metrics", "ExportMetricsServiceRequest"),
     ] {
         let answer = |case: &str| answers[signal][case].clone();
         assert_eq!(answer("valid")["code"], json!("OK"), "{signal}: {answers}");
@@ -135,6 +139,11 @@ fn grpcio_client_sees_resource_exhausted_and_invalid_argument() {
         daemon.count("SELECT count(*) FROM spans WHERE service_name = 'grpcio-status'"),
         2,
         "the two valid trace exports are stored, nothing else"
+    );
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM metrics WHERE service_name = 'grpcio-status'"),
+        2,
+        "the two valid metrics exports are stored, nothing else"
     );
 }
 
@@ -193,6 +202,34 @@ async fn rust_exporter_gives_up_on_an_oversize_export_at_once() {
         .await
         .expect("a small export still succeeds");
 
+    // Metrics: through the SDK's periodic reader, a delta counter (which the shutdown does
+    // not export again, having no new measurement).
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(
+            PeriodicReader::builder(
+                MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint.clone())
+                    .with_temporality(Temporality::Delta)
+                    .build()
+                    .unwrap(),
+            )
+            .with_interval(Duration::from_secs(3600))
+            .build(),
+        )
+        .build();
+    meter_provider
+        .meter("e2e")
+        .u64_counter("oversize")
+        .build()
+        .add(1, &[KeyValue::new("padding", "x".repeat(10_000))]);
+    tokio::task::spawn_blocking(move || {
+        let _ = meter_provider.force_flush();
+        let _ = meter_provider.shutdown();
+    })
+    .await
+    .unwrap();
+
     // Logs: through the SDK's batch processor, as an application sends them.
     let logger_provider = SdkLoggerProvider::builder()
         .with_batch_exporter(
@@ -224,6 +261,11 @@ async fn rust_exporter_gives_up_on_an_oversize_export_at_once() {
         );
         assert_eq!(
             refused(&d, "logs", "too_large"),
+            1,
+            "one attempt, no retries"
+        );
+        assert_eq!(
+            refused(&d, "metrics", "too_large"),
             1,
             "one attempt, no retries"
         );

@@ -3,7 +3,8 @@ the status code of each answer (SPEC §3: over the limit RESOURCE_EXHAUSTED, und
 INVALID_ARGUMENT, both of which OTLP clients do not retry).
 
 Usage: python3 grpc_status.py --endpoint 127.0.0.1:4317 --limit BYTES [--token SECRET]
-Prints one JSON object: {"traces": {CASE: {"code": "OK", "details": "..."}}, "logs": {...}}
+Prints one JSON object: {"traces": {CASE: {"code": "OK", "details": "..."}}, "logs": {...},
+"metrics": {...}}
 with the cases `valid`, `valid_gzip`, `oversize`, `oversize_gzip` (small on the wire,
 over the limit once inflated) and `undecodable`, sent with `authorization: Bearer SECRET`,
 and `oversize_no_token`, `undecodable_no_token` sent without it.
@@ -14,11 +15,21 @@ import json
 
 import grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Gauge,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -66,9 +77,21 @@ def logs(padding: int) -> bytes:
     return request.SerializeToString()
 
 
+def metrics(padding: int) -> bytes:
+    point = NumberDataPoint(time_unix_nano=START, as_int=3)
+    metric = Metric(name="queue.depth", gauge=Gauge(data_points=[point]))
+    request = ExportMetricsServiceRequest(
+        resource_metrics=[
+            ResourceMetrics(resource=resource(padding), scope_metrics=[ScopeMetrics(metrics=[metric])])
+        ]
+    )
+    return request.SerializeToString()
+
+
 SERVICES = {
     "traces": ("/opentelemetry.proto.collector.trace.v1.TraceService/Export", traces),
     "logs": ("/opentelemetry.proto.collector.logs.v1.LogsService/Export", logs),
+    "metrics": ("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", metrics),
 }
 
 

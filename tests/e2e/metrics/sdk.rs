@@ -1,12 +1,15 @@
 //! The SDKs' metric exporters: Python (OTLP/HTTP protobuf and gRPC) and Rust
-//! (`opentelemetry-otlp` over HTTP and tonic), each in delta and cumulative temporality.
+//! (`opentelemetry-otlp` over HTTP and tonic, gzip), each in delta and cumulative
+//! temporality.
 
 use std::process::Command;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig};
+use opentelemetry_otlp::{
+    Compression, MetricExporter, Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use serde_json::Value;
@@ -170,6 +173,7 @@ fn rust_sdk_metric_exporter_over_http_delta_and_cumulative() {
             .with_http()
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(daemon.otlp("/v1/metrics"))
+            .with_compression(Compression::Gzip)
             .with_temporality(temporality(name))
             .build()
             .unwrap();
@@ -204,6 +208,7 @@ async fn rust_sdk_metric_exporter_over_grpc_delta_and_cumulative() {
         let exporter = MetricExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint.clone())
+            .with_compression(Compression::Gzip)
             .with_temporality(temporality(name))
             .build()
             .unwrap();

@@ -6,15 +6,34 @@
 //! replay reads that version back and skips what the table already holds: exactly once.
 //! Only the collector's flush task calls the mutating methods, one at a time, so there are
 //! no concurrent writers to reconcile.
+//!
+//! Compaction bin-packs the small files of every table except `drift`, which is kept
+//! sorted instead ([`cluster_key`]): each append writes its rows in (monitor, series,
+//! window start) order, and compaction rewrites each `date` partition that holds more than
+//! one file as one sorted file, so a read of one series prunes every other series' pages.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, Int64Array, TimestampNanosecondArray};
+use arrow::compute::SortColumn;
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
+use deltalake::datafusion::catalog::streaming::StreamingTable;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::execution::session_state::SessionStateBuilder;
+use deltalake::datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use deltalake::datafusion::logical_expr::{cast, col, lit};
+use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use deltalake::datafusion::physical_plan::streaming::PartitionStream;
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::delta_datafusion::{
+    DeltaRuntimeEnvBuilder, DeltaSessionConfig, DeltaSessionContext,
+};
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
@@ -22,7 +41,7 @@ use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use schemas::paths::{WAL_APP_ID, table_dir};
-use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, stored_time_column};
+use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored_time_column};
 
 use crate::error::{Error, Result};
 
@@ -60,6 +79,37 @@ fn chunks(batches: &[RecordBatch], rows: usize) -> Vec<&[RecordBatch]> {
 
 /// Target size of compacted files.
 pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
+
+/// Memory a partition's sort may hold before it spills to the temporary directory.
+const SORT_MEMORY_BYTES: usize = 512 << 20;
+
+/// The stored columns a table's rows are kept sorted by, `None` for tables that are only
+/// bin-packed.
+///
+/// `drift` is written by window (a monitor pass writes every series of one window) but
+/// read by series (a monitor page: one series over hours or a week). In write order every
+/// row group holds every series, so nothing prunes: a week of one series read 240 of
+/// 746 MB (BENCHMARKS.md, "Web pages"). Sorted by monitor, series and window start, a
+/// series is a run of rows in each day, and page statistics skip the rest.
+///
+/// Why a sort and not delta-rs' Z-order (`OptimizeType::ZOrder`): its key keeps only the
+/// first 15 bytes of each string, so monitors or series that share a longer prefix
+/// (`checkout-agent-accuracy`, `checkout-agent-latency`) would interleave; it leaves rows
+/// of a series out of time order; and it rewrites every file of the partitions it is
+/// given. A sort at append costs a few thousand rows per flush, and a partition that holds
+/// one file is then sorted already, so compaction rewrites only the days that gained
+/// files since (today's, and yesterday's while late windows arrive), as bin-packing did.
+pub fn cluster_key(table: Table) -> Option<&'static [&'static str]> {
+    const DRIFT: [&str; 3] = [
+        drift_columns::MONITOR,
+        drift_columns::SERIES,
+        "window_start_unix_nano",
+    ];
+    match table {
+        Table::Drift => Some(&DRIFT),
+        _ => None,
+    }
+}
 
 /// Delta tables of every stored table.
 pub struct Store {
@@ -145,10 +195,23 @@ impl Store {
         // Hot batches are one per request (hundreds of rows); the Parquet writer is several
         // times faster on large batches, so they are joined first.
         let mut stored = Vec::new();
-        for chunk in chunks(batches, WRITE_BATCH_ROWS) {
+        if let Some(key) = cluster_key(table) {
+            // One sort over all of them, so that every file written is in key order.
             let joined =
-                arrow::compute::concat_batches(&table.schema(), chunk).map_err(Error::Arrow)?;
-            stored.push(to_stored(table, &joined)?);
+                arrow::compute::concat_batches(&table.schema(), batches).map_err(Error::Arrow)?;
+            let sorted = sort_batch(&to_stored(table, &joined)?, key)?;
+            let rows = sorted.num_rows();
+            stored.extend(
+                (0..rows.max(1))
+                    .step_by(WRITE_BATCH_ROWS)
+                    .map(|offset| sorted.slice(offset, WRITE_BATCH_ROWS.min(rows - offset))),
+            );
+        } else {
+            for chunk in chunks(batches, WRITE_BATCH_ROWS) {
+                let joined =
+                    arrow::compute::concat_batches(&table.schema(), chunk).map_err(Error::Arrow)?;
+                stored.push(to_stored(table, &joined)?);
+            }
         }
         let delta = self.tables[table.index()].clone();
         let commit = CommitProperties::default()
@@ -170,49 +233,103 @@ impl Store {
         Ok(version)
     }
 
-    /// Compacts `table`: bin-packs small files of each `date` partition into files of up
-    /// to [`COMPACT_TARGET_BYTES`], then removes files no version younger than `retention`
-    /// needs. Returns the new version if anything changed.
+    /// Compacts `table`, then removes files no version younger than `retention` needs.
+    /// Returns the new version if anything changed.
+    ///
+    /// A table without a [`cluster_key`] has the small files of each `date` partition
+    /// bin-packed into files of up to [`COMPACT_TARGET_BYTES`]. A table with one has each
+    /// partition that holds more than one file rewritten as one file sorted by the key,
+    /// one atomic commit per partition; partitions of one file are sorted already (every
+    /// append writes in key order) and are left alone.
+    ///
+    /// No commit changes the rows a version holds or the WAL sequence it records, so a
+    /// snapshot taken before or after reads the same rows.
     ///
     /// # Errors
-    /// When the rewrite or the commit fails; the table is then unchanged.
+    /// When a rewrite or a commit fails. What was committed before stays (the rows are
+    /// the same); the rest of the table is unchanged.
     pub async fn compact(&mut self, table: Table, retention: Duration) -> Result<Option<i64>> {
-        let delta = self.tables[table.index()].clone();
-        if delta.version().is_none() {
+        let index = table.index();
+        if self.tables[index].version().is_none() {
             return Ok(None);
         }
-        let before = delta.version();
-        let (delta, metrics) = delta
-            .optimize()
-            .with_target_size(NonZeroU64::new(COMPACT_TARGET_BYTES).expect("non-zero"))
-            .with_writer_properties(writer_properties())
-            .await
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
+        let before = self.tables[index].version();
+        let delta_error = |source| Error::Delta {
+            table: table.name(),
+            source,
+        };
+        let (files_added, files_removed) = match cluster_key(table) {
+            Some(key) => self.sort_partitions(table, key).await?,
+            None => {
+                let (delta, metrics) = self.tables[index]
+                    .clone()
+                    .optimize()
+                    .with_target_size(NonZeroU64::new(COMPACT_TARGET_BYTES).expect("non-zero"))
+                    .with_writer_properties(writer_properties())
+                    .await
+                    .map_err(delta_error)?;
+                self.tables[index] = delta;
+                (metrics.num_files_added, metrics.num_files_removed)
+            }
+        };
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::hours(1));
-        let (delta, vacuumed) = delta
+        let (delta, vacuumed) = self.tables[index]
+            .clone()
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .await
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
+            .map_err(delta_error)?;
         tracing::info!(
             table = table.name(),
-            files_added = metrics.num_files_added,
-            files_removed = metrics.num_files_removed,
+            files_added,
+            files_removed,
             files_deleted = vacuumed.files_deleted.len(),
             "compacted"
         );
         let after = delta.version();
-        self.tables[table.index()] = delta;
+        self.tables[index] = delta;
         Ok((after != before).then(|| after.map_or(0, |v| v as i64)))
     }
 
+    /// Rewrites each `date` partition of `table` that holds more than one file as one file
+    /// sorted by `key`. Returns the files added and removed.
+    async fn sort_partitions(&mut self, table: Table, key: &[&str]) -> Result<(u64, u64)> {
+        let index = table.index();
+        let delta_error = |source| Error::Delta {
+            table: table.name(),
+            source,
+        };
+        let mut files: BTreeMap<String, u64> = BTreeMap::new();
+        let state = self.tables[index].snapshot().map_err(delta_error)?;
+        for file in state.log_data().iter() {
+            if let Some(Some(date)) = file.partition_values_map().remove(DATE_COLUMN) {
+                *files.entry(date).or_default() += 1;
+            }
+        }
+        let (mut added, mut removed) = (0, 0);
+        for (date, count) in files.into_iter().filter(|(_, count)| *count > 1) {
+            let started = std::time::Instant::now();
+            match sort_partition(self.tables[index].clone(), table, key, &date).await {
+                Ok(delta) => self.tables[index] = delta,
+                Err(e) => {
+                    // A failure after the commit (a checkpoint, say) would leave the
+                    // table behind the log; the next append must start from the log.
+                    let _ = self.tables[index].update_state().await;
+                    return Err(e);
+                }
+            }
+            tracing::debug!(
+                table = table.name(),
+                date,
+                files = count,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "partition sorted"
+            );
+            (added, removed) = (added + 1, removed + count);
+        }
+        Ok((added, removed))
+    }
     /// Number of data files in the current version of `table`.
     pub fn file_count(&self, table: Table) -> usize {
         self.tables[table.index()]
@@ -236,6 +353,151 @@ fn writer_properties() -> WriterProperties {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     builder.build()
+}
+
+/// `batch` (of [`Table::stored_schema`]) sorted by the columns `key`, ascending, nulls last.
+///
+/// # Errors
+/// When a key column is missing.
+fn sort_batch(batch: &RecordBatch, key: &[&str]) -> Result<RecordBatch> {
+    let columns = key
+        .iter()
+        .map(|name| {
+            let values = batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Corrupt(format!("no sort column {name}")))?;
+            Ok(SortColumn {
+                values: values.clone(),
+                options: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let indices = arrow::compute::lexsort_to_indices(&columns, None).map_err(Error::Arrow)?;
+    arrow::compute::take_record_batch(batch, &indices).map_err(Error::Arrow)
+}
+
+/// Rewrites the `date` partition `date` of `delta` as one file sorted by `key`, in one
+/// commit that removes the partition's files and adds the new one (a Delta overwrite
+/// `WHERE date = …`). The rows stay the same; the commit records no WAL sequence, so the
+/// table's stays that of its last append.
+///
+/// The sort runs in a session of one partition that spills to the temporary directory
+/// past [`SORT_MEMORY_BYTES`], so a large day costs disk, not the daemon's memory. The file is not split by size: a
+/// partition of one file is one the next compaction leaves alone.
+///
+/// # Errors
+/// When reading, sorting, writing or the commit fails; nothing is committed then.
+async fn sort_partition(
+    delta: DeltaTable,
+    table: Table,
+    key: &[&str],
+    date: &str,
+) -> Result<DeltaTable> {
+    let delta_error = |source| Error::Delta {
+        table: table.name(),
+        source,
+    };
+    let datafusion_error =
+        |e: DataFusionError| Error::Failed(format!("sorting {} date={date}: {e}", table.name()));
+    // delta-rs' own session (its planner runs the write), on a runtime that spills past
+    // the budget, planning one partition so the sort takes one core.
+    let runtime = DeltaRuntimeEnvBuilder::new()
+        .with_max_spill_size(SORT_MEMORY_BYTES)
+        .build();
+    let mut config: SessionConfig = DeltaSessionConfig::default().into();
+    config = config.with_target_partitions(1);
+    let state = SessionStateBuilder::new_from_existing(
+        DeltaSessionContext::with_runtime_env(runtime).state(),
+    )
+    .with_config(config)
+    .build();
+    let ctx = SessionContext::new_with_state(state);
+    delta
+        .update_datafusion_session(&ctx.state())
+        .map_err(delta_error)?;
+    let provider = delta
+        .table_provider()
+        .await
+        .map_err(|e| Error::Failed(format!("reading {}: {e}", table.name())))?;
+    let stored = table.stored_schema();
+    let sorted = ctx
+        .read_table(provider)
+        .and_then(|f| f.filter(col(DATE_COLUMN).eq(lit(date))))
+        .and_then(|f| f.sort(key.iter().map(|c| col(*c).sort(true, false)).collect()))
+        .and_then(|f| {
+            f.select(
+                stored
+                    .fields()
+                    .iter()
+                    .map(|field| {
+                        cast(col(field.name()), field.data_type().clone()).alias(field.name())
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .map_err(datafusion_error)?
+        .execute_stream()
+        .await
+        .map_err(datafusion_error)?;
+    // The sorted rows reach the write as a table it scans, not as a plan with a sort in
+    // it: the write's planner puts nodes above its input that do not keep order, so
+    // DataFusion would drop a sort there as unnecessary.
+    let input = StreamingTable::try_new(sorted.schema(), vec![Arc::new(ScanOnce::new(sorted))])
+        .map_err(datafusion_error)?;
+    let plan = ctx
+        .read_table(Arc::new(input))
+        .map_err(datafusion_error)?
+        .into_unoptimized_plan();
+    delta
+        .write(Vec::new())
+        .with_input_plan(plan)
+        .with_session_state(Arc::new(ctx.state()))
+        .with_save_mode(SaveMode::Overwrite)
+        .with_replace_where(col(DATE_COLUMN).eq(lit(date)))
+        .with_partition_columns([DATE_COLUMN])
+        .with_target_file_size(NonZeroU64::new(i64::MAX as u64))
+        .with_writer_properties(writer_properties())
+        .with_table_name(table.name())
+        .await
+        .map_err(delta_error)
+}
+
+/// A stream offered as a table partition that can be scanned once. A second scan fails:
+/// the overwrite that reads it would otherwise replace a partition with nothing.
+struct ScanOnce {
+    schema: SchemaRef,
+    stream: parking_lot::Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl ScanOnce {
+    fn new(stream: SendableRecordBatchStream) -> Self {
+        Self {
+            schema: stream.schema(),
+            stream: parking_lot::Mutex::new(Some(stream)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ScanOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanOnce")
+    }
+}
+
+impl PartitionStream for ScanOnce {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        self.stream.lock().take().unwrap_or_else(|| {
+            let again = DataFusionError::Execution("a sorted partition was read twice".into());
+            Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::iter([Err(again)]),
+            ))
+        })
+    }
 }
 
 /// Converts a batch of [`Table::schema`] to [`Table::stored_schema`]: timestamps as int64
@@ -265,3 +527,6 @@ pub fn to_stored(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
     }
     RecordBatch::try_new(table.stored_schema(), columns).map_err(Error::Arrow)
 }
+
+#[cfg(test)]
+mod tests;

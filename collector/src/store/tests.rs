@@ -1,0 +1,245 @@
+//! The store keeps `drift` sorted by monitor, series and window start: every append writes
+//! in that order, and compaction rewrites only the days that gained files, without
+//! changing the rows or the WAL sequence the table records.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use schemas::tables::{DATE_COLUMN, Table, partition_date};
+use serde_json::json;
+
+use super::*;
+
+const MINUTE: i64 = 60_000_000_000;
+/// 2026-11-20T23:57:00Z: three minutes before midnight.
+const LATE: i64 = 1_795_132_800_000_000_000 + 1_437 * MINUTE;
+
+type Key = (String, String, i64);
+
+/// The drift rows a monitor pass writes for the windows starting at `starts`: every
+/// series of every monitor, in window order, as the daemon appends them.
+fn pass(starts: &[i64]) -> RecordBatch {
+    let mut text = Vec::new();
+    for &start in starts {
+        for monitor in ["m-latency", "m-accuracy", "b-cost"] {
+            for series in ["agent-2", "agent-10", "agent-1"] {
+                let row = json!({
+                    "monitor": monitor,
+                    "series": series,
+                    "window_start": start,
+                    "window_end": start + MINUTE,
+                    "n": 3,
+                    "value": start as f64,
+                    "alarm": false,
+                    "detector": "cusum",
+                    "signal": "latency_p95",
+                    "phase": "monitoring",
+                    "labels": {"agent_name": series},
+                    "state": "{}",
+                    "date": partition_date(start),
+                });
+                serde_json::to_writer(&mut text, &row).unwrap();
+                text.push(b'\n');
+            }
+        }
+    }
+    let mut reader = arrow::json::ReaderBuilder::new(Table::Drift.schema())
+        .with_batch_size(1 << 16)
+        .build(std::io::Cursor::new(text))
+        .unwrap();
+    reader.next().unwrap().unwrap()
+}
+
+/// Every data file of `table` in its current version: its `date` and its rows' keys in
+/// file order.
+fn files(store: &Store, table: Table) -> BTreeMap<String, (String, Vec<Key>)> {
+    let mut out = BTreeMap::new();
+    for uri in store.tables[table.index()].get_file_uris().unwrap() {
+        // A `file://` URL or a plain path.
+        let path = url::Url::parse(&uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| uri.clone().into());
+        let date = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|d| d.to_str())
+            .and_then(|d| d.strip_prefix("date="))
+            .unwrap()
+            .to_owned();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut keys = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let text = |name| batch.column_by_name(name).unwrap().as_string::<i32>();
+            let (monitor, series) = (text("monitor"), text("series"));
+            let start = batch
+                .column_by_name("window_start_unix_nano")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                keys.push((
+                    monitor.value(i).to_owned(),
+                    series.value(i).to_owned(),
+                    start.value(i),
+                ));
+            }
+        }
+        out.insert(path.to_string_lossy().into_owned(), (date, keys));
+    }
+    out
+}
+
+/// Every row's key, in any file, sorted.
+fn all_keys(store: &Store) -> Vec<Key> {
+    let mut keys: Vec<Key> = files(store, Table::Drift)
+        .into_values()
+        .flat_map(|(_, keys)| keys)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn assert_sorted(store: &Store) {
+    for (path, (_, keys)) in files(store, Table::Drift) {
+        assert!(keys.is_sorted(), "{path} is not in key order: {keys:?}");
+    }
+}
+
+fn files_per_date(store: &Store) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (date, _) in files(store, Table::Drift).into_values() {
+        *out.entry(date).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_written_sorted_and_compaction_sorts_only_the_days_that_grew() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).await.unwrap();
+    let (day1, day2) = (partition_date(LATE), partition_date(LATE + 3 * MINUTE));
+    // Windows from 23:57 to 00:03, two per append (one flush of two passes), the rows
+    // of each pass in the order the monitors were configured.
+    let starts: Vec<i64> = (0..6).map(|i| LATE + i * MINUTE).collect();
+    for (sequence, windows) in starts.chunks(2).enumerate() {
+        store
+            .append(
+                Table::Drift,
+                &[pass(&windows[..1]), pass(&windows[1..])],
+                sequence as u64 + 1,
+            )
+            .await
+            .unwrap();
+    }
+    assert_sorted(&store);
+    assert_eq!(
+        files_per_date(&store),
+        BTreeMap::from([(day1.clone(), 2), (day2.clone(), 2)]),
+        "the second append holds 23:59 and 00:00"
+    );
+    let rows = all_keys(&store);
+    assert_eq!(rows.len(), 6 * 9);
+
+    let version = store.compact(Table::Drift, Duration::ZERO).await.unwrap();
+    assert!(version.is_some());
+    assert_sorted(&store);
+    assert_eq!(
+        files_per_date(&store),
+        BTreeMap::from([(day1.clone(), 1), (day2.clone(), 1)])
+    );
+    assert_eq!(all_keys(&store), rows, "the same rows");
+    assert_eq!(store.committed_sequence(Table::Drift).await.unwrap(), 3);
+    let day1_file: Vec<String> = files(&store, Table::Drift)
+        .into_iter()
+        .filter(|(_, (date, _))| *date == day1)
+        .map(|(path, _)| path)
+        .collect();
+
+    // Nothing grew: no partition is rewritten (vacuum may still commit the deletion of
+    // the files the rewrite replaced).
+    let before = files(&store, Table::Drift);
+    store.compact(Table::Drift, Duration::ZERO).await.unwrap();
+    assert_eq!(files(&store, Table::Drift), before);
+
+    // A later pass adds to the second day only; the first day's file stays as it is.
+    store
+        .append(Table::Drift, &[pass(&[LATE + 6 * MINUTE])], 4)
+        .await
+        .unwrap();
+    store.compact(Table::Drift, Duration::ZERO).await.unwrap();
+    assert_sorted(&store);
+    let after = files(&store, Table::Drift);
+    assert!(after.contains_key(&day1_file[0]), "day 1 was not rewritten");
+    assert_eq!(after.len(), 2);
+    assert_eq!(all_keys(&store).len(), 7 * 9);
+
+    // Every column of every row survives the appends and rewrites.
+    let written: Vec<RecordBatch> = (0..7)
+        .map(|i| to_stored(Table::Drift, &pass(&[LATE + i * MINUTE])).unwrap())
+        .collect();
+    let key = cluster_key(Table::Drift).unwrap();
+    let expected = sort_batch(
+        &arrow::compute::concat_batches(&Table::Drift.stored_schema(), &written).unwrap(),
+        key,
+    )
+    .unwrap();
+    let mut stored = Vec::new();
+    for uri in store.tables[Table::Drift.index()].get_file_uris().unwrap() {
+        let path = url::Url::parse(&uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| uri.clone().into());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        stored.extend(reader.map(Result::unwrap));
+    }
+    let schema = stored[0].schema();
+    let actual = sort_batch(
+        &arrow::compute::concat_batches(&schema, &stored).unwrap(),
+        key,
+    )
+    .unwrap();
+    for field in Table::Drift.stored_schema().fields() {
+        let name = field.name();
+        if name == DATE_COLUMN {
+            continue; // in the path, not in the file
+        }
+        assert_eq!(
+            actual.column_by_name(name).unwrap().as_ref(),
+            expected.column_by_name(name).unwrap().as_ref(),
+            "{name}"
+        );
+    }
+
+    // The WAL sequence survives the rewrites, in the log as a reopen reads it.
+    let reopened = Store::open(dir.path()).await.unwrap();
+    assert_eq!(reopened.committed_sequence(Table::Drift).await.unwrap(), 4);
+    assert_eq!(all_keys(&reopened).len(), 7 * 9);
+}
+
+#[test]
+fn only_drift_is_clustered_and_its_key_is_stored() {
+    for table in Table::ALL {
+        let Some(key) = cluster_key(table) else {
+            assert_ne!(table, Table::Drift);
+            continue;
+        };
+        assert_eq!(table, Table::Drift);
+        for column in key {
+            assert!(
+                table.stored_schema().field_with_name(column).is_ok(),
+                "{column} is not a stored column of {}",
+                table.name()
+            );
+        }
+    }
+}

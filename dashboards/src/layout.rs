@@ -3,7 +3,7 @@
 //! and the 30-second refresh (htmx re-fetches the page and swaps `<main>`; with
 //! JavaScript off the page is complete, only not refreshed).
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use crate::assets;
 use crate::range::TimeRange;
@@ -214,11 +214,6 @@ fn escape_json(text: &str) -> String {
     serde_json::to_string(text)
         .map(|s| s.trim_matches('"').to_owned())
         .unwrap_or_default()
-}
-
-/// Inline markup that is already HTML (an SVG chart).
-pub fn raw(text: String) -> Markup {
-    PreEscaped(text)
 }
 
 #[cfg(test)]

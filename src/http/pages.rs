@@ -467,14 +467,9 @@ async fn alerts(
     };
     let now = Utc::now();
     let alerts = alert_infos(&state).await;
-    let mut sorted = alerts.clone();
-    // The page numbers alerts in its own order (firing, pending, resolved; by name).
-    let order = |a: &alerts_page::AlertInfo| match a.state.as_str() {
-        "firing" => 0,
-        "pending" => 1,
-        _ => 2,
-    };
-    sorted.sort_by_key(|a| (order(a), a.name().to_owned()));
+    let prefill = q
+        .silence
+        .and_then(|i| alerts_page::ordered(&alerts).get(i).map(|a| (*a).clone()));
     let switch = state.dispatcher.rollback_switch();
     let mut dead: Vec<alerts_page::DeadLetter> = match state.dispatcher.dead_letters().await {
         Ok(list) => list
@@ -492,7 +487,7 @@ async fn alerts(
     dead.sort_by_key(|d| std::cmp::Reverse(d.created_at));
     dead.truncate(20);
     let data = alerts_page::AlertsPage {
-        prefill: q.silence.and_then(|i| sorted.get(i).cloned()),
+        prefill,
         alerts,
         silences: state
             .dispatcher

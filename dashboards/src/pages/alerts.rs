@@ -130,15 +130,23 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-/// The alerts page's markup; `csrf` goes into every form.
-pub fn render(data: &AlertsPage, csrf: &str) -> Markup {
-    let order = |a: &AlertInfo| match a.state.as_str() {
+/// Alerts in the page's order: firing, pending, then resolved, each by `alertname`. The
+/// "Silence…" links number alerts in this order (`?silence=N`), so the handler that
+/// prefills the form must pick from the same list.
+pub fn ordered(alerts: &[AlertInfo]) -> Vec<&AlertInfo> {
+    let rank = |a: &AlertInfo| match a.state.as_str() {
         "firing" => 0,
         "pending" => 1,
         _ => 2,
     };
-    let mut alerts: Vec<&AlertInfo> = data.alerts.iter().collect();
-    alerts.sort_by_key(|a| (order(a), a.name().to_owned()));
+    let mut out: Vec<&AlertInfo> = alerts.iter().collect();
+    out.sort_by_key(|a| (rank(a), a.name().to_owned()));
+    out
+}
+
+/// The alerts page's markup; `csrf` goes into every form.
+pub fn render(data: &AlertsPage, csrf: &str) -> Markup {
+    let alerts = ordered(&data.alerts);
     html! {
         section #rollback {
             h2 { "Rollback hooks" }

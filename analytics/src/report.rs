@@ -54,6 +54,31 @@ pub const MEASURES: [&str; 10] = [
     "unpriced_spans",
 ];
 
+/// `value × 10^-scale` (a `Decimal128` cell) in plain decimal notation, as every front end
+/// writes USD figures, without trailing fractional zeros:
+/// `exact_decimal(3_500_000_000, 12)` is `0.0035`, `exact_decimal(-5, 0)` is `-5`.
+pub fn exact_decimal(value: i128, scale: i8) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let digits = value.unsigned_abs().to_string();
+    if scale <= 0 {
+        let zeros = "0".repeat(usize::from(scale.unsigned_abs()));
+        return if value == 0 {
+            "0".into()
+        } else {
+            format!("{sign}{digits}{zeros}")
+        };
+    }
+    let scale = usize::from(scale.unsigned_abs());
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    let fraction = fraction.trim_end_matches('0');
+    match (fraction.is_empty(), value == 0) {
+        (_, true) => "0".into(),
+        (true, false) => format!("{sign}{whole}"),
+        (false, false) => format!("{sign}{whole}.{fraction}"),
+    }
+}
+
 /// The valid group keys, as error messages list them.
 pub const VALID_GROUP_KEYS: &str = "agent, agent_version, model, provider, service, service_version, resource.<key>, day, week, month";
 

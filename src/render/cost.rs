@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use analytics::QueryResult;
+use analytics::report::exact_decimal;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Decimal128Type};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -128,30 +129,6 @@ fn decimal_text(array: &dyn Array, row: usize) -> Option<String> {
             *scale,
         )),
         _ => None,
-    }
-}
-
-/// `value × 10^-scale` in plain decimal notation, without trailing fractional zeros:
-/// `exact_decimal(3_500_000_000, 12)` is `0.0035`, `exact_decimal(-5, 0)` is `-5`.
-pub fn exact_decimal(value: i128, scale: i8) -> String {
-    let sign = if value < 0 { "-" } else { "" };
-    let digits = value.unsigned_abs().to_string();
-    if scale <= 0 {
-        let zeros = "0".repeat(usize::from(scale.unsigned_abs()));
-        return if value == 0 {
-            "0".into()
-        } else {
-            format!("{sign}{digits}{zeros}")
-        };
-    }
-    let scale = usize::from(scale.unsigned_abs());
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - scale);
-    let fraction = fraction.trim_end_matches('0');
-    match (fraction.is_empty(), value == 0) {
-        (_, true) => "0".into(),
-        (true, false) => format!("{sign}{whole}"),
-        (false, false) => format!("{sign}{whole}.{fraction}"),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::Error;
@@ -72,19 +72,26 @@ impl<'a> Rows<'a> {
         Ok(out)
     }
 
-    /// Column `name` (a decimal) as exact decimal text without trailing fractional zeros
-    /// (`0.0035`, `12`), as `vigil report cost` writes it.
+    /// Column `name` (a `Decimal128`, such as a cost report's USD) as exact decimal text
+    /// ([`analytics::report::exact_decimal`], as `vigil report cost` writes it); any
+    /// other type as text.
     pub(crate) fn decimal(&self, name: &str) -> Result<Vec<Option<String>>, Error> {
-        Ok(self
-            .str(name)?
-            .into_iter()
-            .map(|v| {
-                v.map(|t| match t.contains('.') {
-                    true => t.trim_end_matches('0').trim_end_matches('.').to_owned(),
-                    false => t,
-                })
-            })
-            .collect())
+        let mut out = Vec::with_capacity(self.len());
+        for b in self.batches {
+            let column = b
+                .column_by_name(name)
+                .ok_or_else(|| Error::Shape(format!("no column {name}")))?;
+            let DataType::Decimal128(_, scale) = column.data_type() else {
+                return self.str(name);
+            };
+            let values = column.as_primitive::<Decimal128Type>();
+            out.extend(
+                values
+                    .iter()
+                    .map(|v| v.map(|v| analytics::report::exact_decimal(v, *scale))),
+            );
+        }
+        Ok(out)
     }
 
     /// Column `name` as booleans.

@@ -1,9 +1,10 @@
 //! The write-ahead log: what makes an OK answer durable.
 //!
-//! Every acknowledged request is one WAL record: its sequence number and the Arrow IPC of
-//! the batches it normalised to, so that replay needs no OTLP decode. One writer thread
-//! drains every pending append, writes them with one `write`, `fdatasync`s once and only
-//! then answers all of them (group commit). Segments are named by their first sequence
+//! One writer thread drains every pending append, joins their batches into one batch per
+//! table, writes them as one record (a sequence number and the Arrow IPC of those batches,
+//! so that replay needs no OTLP decode) with one `write`, `fdatasync`s once and only then
+//! answers all of them (group commit). Joining makes the per-request cost of small requests
+//! (an IPC stream, a frame, a hot batch, a Parquet write later) a per-group cost. Segments are named by their first sequence
 //! and deleted only once every table commit covers them ([`Wal::remove_through`]).
 //!
 //! Record framing, little-endian:

@@ -14,7 +14,7 @@ use schemas::tables::Table;
 use super::{HEADER_LEN, MAGIC};
 use crate::error::{Error, Result};
 
-/// One acknowledged request as the WAL holds it.
+/// One group commit as the WAL holds it: the batches of the requests it answered.
 #[derive(Clone, Debug)]
 pub struct WalRecord {
     /// Position in the log, from 1, gap-free within a process lifetime.

@@ -44,8 +44,9 @@ impl Default for WalConfig {
 pub type OnDurable = Box<dyn FnMut(u64, Vec<(Table, RecordBatch)>) + Send>;
 
 struct Append {
-    payload: Vec<u8>,
     batches: Vec<(Table, RecordBatch)>,
+    /// Arrow memory of `batches`, what a group is bounded by.
+    bytes: usize,
     done: oneshot::Sender<Result<u64>>,
 }
 
@@ -102,10 +103,13 @@ impl Wal {
         })
     }
 
-    /// Appends one record and returns its sequence once it is fsynced.
+    /// Appends `batches` and returns the sequence of the record that holds them, once it
+    /// is fsynced.
     ///
-    /// When this returns `Ok`, the record is in the WAL on stable storage and the
-    /// [`OnDurable`] callback has run for it.
+    /// The appends that reach the writer together are one group commit and one record:
+    /// their batches are joined per table, so several appends may share a sequence.
+    /// When this returns `Ok`, the batches are in the WAL on stable storage and the
+    /// [`OnDurable`] callback has run for their record.
     ///
     /// # Errors
     /// [`Error::Overloaded`] when the writer's queue is full; [`Error::Io`] if the write
@@ -115,12 +119,15 @@ impl Wal {
     /// # Cancellation
     /// Dropping the future does not withdraw the record: it may still become durable.
     pub async fn append(&self, batches: Vec<(Table, RecordBatch)>) -> Result<u64> {
-        let payload = encode_payload(&batches)?;
+        let bytes = batches
+            .iter()
+            .map(|(_, b)| b.get_array_memory_size())
+            .sum();
         let (done, wait) = oneshot::channel();
         let sent = match self.tx.lock().as_ref() {
             Some(tx) => tx.try_send(Append {
-                payload,
                 batches,
+                bytes,
                 done,
             }),
             None => return Err(Error::Closed),
@@ -223,11 +230,11 @@ impl Writer {
     fn run(mut self, rx: Receiver<Append>) {
         while let Ok(first) = rx.recv() {
             let mut group = vec![first];
-            let mut bytes = group[0].payload.len();
+            let mut bytes = group[0].bytes;
             while bytes < self.config.max_group_bytes {
                 match rx.try_recv() {
                     Ok(next) => {
-                        bytes += next.payload.len();
+                        bytes += next.bytes;
                         group.push(next);
                     }
                     Err(_) => break,
@@ -242,22 +249,26 @@ impl Writer {
             .push((self.segment.path.clone(), self.next_sequence - 1));
     }
 
-    fn commit(&mut self, group: Vec<Append>) {
+    fn commit(&mut self, mut group: Vec<Append>) {
         if let Some(reason) = &self.failed {
-            for append in group {
-                let _ = append.done.send(Err(Error::Failed(reason.clone())));
-            }
-            return;
+            let reason = reason.clone();
+            return answer_all(group, &reason);
         }
         if let Err(e) = self.rotate_if_full() {
             tracing::error!(error = %e, "WAL segment rotation failed");
         }
         let started = Instant::now();
-        let first = self.next_sequence;
-        self.buffer.clear();
-        for (i, append) in group.iter().enumerate() {
-            frame(&mut self.buffer, first + i as u64, &append.payload);
-        }
+        let sequence = self.next_sequence;
+        let appended = group.iter_mut().flat_map(|a| a.batches.drain(..));
+        let batches = match coalesce(appended).and_then(|b| encode_payload(&b).map(|p| (b, p)))
+        {
+            Ok((batches, payload)) => {
+                self.buffer.clear();
+                frame(&mut self.buffer, sequence, &payload);
+                batches
+            }
+            Err(e) => return answer_all(group, &format!("WAL record not encoded: {e}")),
+        };
         let written = self
             .segment
             .file
@@ -266,8 +277,8 @@ impl Writer {
         if let Err(e) = written {
             let message = format!("WAL write to {} failed: {e}", self.segment.path.display());
             tracing::error!("{message}");
-            // Cut back whatever part of the group reached the file, so that an unacknowledged
-            // record is never replayed. If even that fails, stop taking writes.
+            // Cut back whatever part of the record reached the file, so that an
+            // unacknowledged record is never replayed. If even that fails, stop taking writes.
             let restored = self
                 .segment
                 .file
@@ -276,20 +287,17 @@ impl Writer {
             if restored.is_err() {
                 self.failed = Some(message.clone());
             }
-            for append in group {
-                let _ = append.done.send(Err(Error::Failed(message.clone())));
-            }
-            return;
+            return answer_all(group, &message);
         }
         self.segment.len += self.buffer.len() as u64;
-        self.next_sequence += group.len() as u64;
+        self.next_sequence += 1;
         metrics::counter!("vigil_wal_group_commits_total").increment(1);
-        metrics::counter!("vigil_wal_records_total").increment(group.len() as u64);
+        metrics::counter!("vigil_wal_records_total").increment(1);
+        metrics::counter!("vigil_wal_appends_total").increment(group.len() as u64);
         metrics::counter!("vigil_wal_bytes_total").increment(self.buffer.len() as u64);
         metrics::histogram!("vigil_wal_commit_seconds").record(started.elapsed().as_secs_f64());
-        for (i, append) in group.into_iter().enumerate() {
-            let sequence = first + i as u64;
-            (self.on_durable)(sequence, append.batches);
+        (self.on_durable)(sequence, batches);
+        for append in group {
             let _ = append.done.send(Ok(sequence));
         }
     }
@@ -305,4 +313,37 @@ impl Writer {
             .push((old.path, self.next_sequence - 1));
         Ok(())
     }
+}
+
+/// Answers every append of a group that did not become durable with [`Error::Failed`].
+fn answer_all(group: Vec<Append>, reason: &str) {
+    for append in group {
+        let _ = append.done.send(Err(Error::Failed(reason.to_owned())));
+    }
+}
+
+/// The batches of a group, joined into one batch per table (in [`Table::ALL`] order), so
+/// that a group commit is one record, one IPC encoding and one hot batch per table however
+/// many requests it answers. A table with a single batch in the group keeps it uncopied.
+///
+/// # Errors
+/// When batches of one table do not share its columns (a bug of the appender).
+pub(super) fn coalesce(
+    batches: impl Iterator<Item = (Table, RecordBatch)>,
+) -> Result<Vec<(Table, RecordBatch)>> {
+    let mut per_table: [Vec<RecordBatch>; Table::ALL.len()] = Default::default();
+    for (table, batch) in batches {
+        per_table[table.index()].push(batch);
+    }
+    let mut joined = Vec::with_capacity(2);
+    for (table, mut batches) in Table::ALL.into_iter().zip(per_table) {
+        let batch = match batches.len() {
+            0 => continue,
+            1 => batches.pop().expect("one batch"),
+            _ => arrow::compute::concat_batches(&batches[0].schema(), &batches)
+                .map_err(Error::Arrow)?,
+        };
+        joined.push((table, batch));
+    }
+    Ok(joined)
 }

@@ -13,6 +13,9 @@ pub mod monitors;
 pub mod records;
 pub mod rules;
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use ::alerts::AlertRule;
 use ::alerts::receiver::AlertingConfig;
 use analytics::monitor::Monitor;
@@ -43,4 +46,43 @@ pub fn alert_rules(
         ..AlertRule::new(r.name.clone())
     });
     of_monitors.chain(of_rules).collect()
+}
+
+/// Counts the series a monitor or rule folded into its overflow series past
+/// `max_series` (the counter `metric`, labelled `label` = the name) and logs them at
+/// most once a minute per name, however many windows or runs a minute holds.
+struct OverflowLog {
+    metric: &'static str,
+    label: &'static str,
+    /// Per name: when it was last logged, and what was folded since.
+    names: HashMap<String, (Option<Instant>, u64)>,
+}
+
+impl OverflowLog {
+    fn new(metric: &'static str, label: &'static str) -> Self {
+        Self {
+            metric,
+            label,
+            names: HashMap::new(),
+        }
+    }
+
+    fn count(&mut self, name: &str, folded: u64, now: Instant) {
+        if folded == 0 {
+            return;
+        }
+        metrics::counter!(self.metric, self.label => name.to_owned()).increment(folded);
+        let (last, since) = self.names.entry(name.to_owned()).or_default();
+        *since += folded;
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60)) {
+            tracing::warn!(
+                kind = self.label,
+                name,
+                folded = *since,
+                "max_series reached: series past it are folded into the overflow series (docs/operations.md, Cardinality)"
+            );
+            *last = Some(now);
+            *since = 0;
+        }
+    }
 }

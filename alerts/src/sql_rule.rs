@@ -90,16 +90,42 @@ pub struct RuleInstances {
     /// The rule's interval: the span of an evaluation's window.
     every: Duration,
     known: BTreeMap<Labels, Known>,
+    /// Most instances kept apart; the rest fold into the overflow instance.
+    max_series: usize,
+    /// Rows folded by the last successful evaluation.
+    folded: usize,
 }
 
+/// The value of every label of a rule's overflow instance (as of a monitor's overflow
+/// series); a row whose every label has it is folded too (the value is reserved).
+pub const OVERFLOW: &str = "__overflow__";
+
+/// The default `max_series` of a rule.
+pub const DEFAULT_MAX_SERIES: usize = 1_000;
+
 impl RuleInstances {
-    /// A rule that has returned nothing yet.
+    /// A rule that has returned nothing yet, capped at [`DEFAULT_MAX_SERIES`] instances.
     pub fn new(name: impl Into<String>, every: Duration) -> Self {
         Self {
             name: name.into(),
             every,
             known: BTreeMap::new(),
+            max_series: DEFAULT_MAX_SERIES,
+            folded: 0,
         }
+    }
+
+    /// The same, capped at `max_series` instances (at least 1): rows beyond it fold into
+    /// one overflow instance ([`RuleInstances::evaluate`]).
+    #[must_use]
+    pub fn with_max_series(mut self, max_series: usize) -> Self {
+        self.max_series = max_series.max(1);
+        self
+    }
+
+    /// How many rows the last successful evaluation folded into the overflow instance.
+    pub fn folded(&self) -> usize {
+        self.folded
     }
 
     /// The pending and firing instances of the rule in the dispatcher's book, so that a
@@ -151,6 +177,13 @@ impl RuleInstances {
     /// The evaluations of one successful run at `at`: an alarm per returned instance, in
     /// limits for each known instance not returned any more.
     ///
+    /// At most `max_series` rows are instances of their own: first those already known
+    /// (pending or firing from the last run), then new ones in the order the query
+    /// returned them (its `ORDER BY` decides which matter most). The other rows fold into
+    /// one overflow instance, every label [`OVERFLOW`], whose figure is how many rows were
+    /// folded ([`RuleInstances::folded`]). Unlike Prometheus' `limit`, which fails the
+    /// whole evaluation, the instances within the cap keep firing and resolving.
+    ///
     /// # Errors
     /// When two rows have the same labels (Prometheus refuses such a result too): the
     /// message, for [`RuleInstances::errors`]; nothing is learnt from such a result.
@@ -159,20 +192,20 @@ impl RuleInstances {
         rows: Vec<Instance>,
         at: DateTime<Utc>,
     ) -> Result<Vec<Evaluation>, String> {
-        let mut seen = BTreeMap::new();
-        for row in rows {
-            match seen.entry(row.labels.clone()) {
-                Entry::Occupied(o) => {
+        {
+            let mut unique = BTreeMap::new();
+            for row in &rows {
+                if let Entry::Vacant(v) = unique.entry(&row.labels) {
+                    v.insert(());
+                } else {
                     return Err(format!(
                         "the query returned several rows with the labels {:?}; the string columns must tell rows apart",
-                        o.key()
+                        row.labels
                     ));
-                }
-                Entry::Vacant(v) => {
-                    v.insert(row);
                 }
             }
         }
+        let seen = self.cap(rows);
         let start = at - TimeDelta::from_std(self.every).unwrap_or(TimeDelta::zero());
         let mut out = Vec::new();
         for (labels, gone) in std::mem::take(&mut self.known) {
@@ -220,6 +253,42 @@ impl RuleInstances {
             });
         }
         Ok(out)
+    }
+
+    /// Keeps the known rows, then new ones in order, up to `max_series`, and folds the
+    /// rest into the overflow instance.
+    fn cap(&mut self, rows: Vec<Instance>) -> BTreeMap<Labels, Instance> {
+        let reserved = |l: &Labels| !l.is_empty() && l.values().all(|v| v == OVERFLOW);
+        let names: std::collections::BTreeSet<String> =
+            rows.iter().flat_map(|r| r.labels.keys().cloned()).collect();
+        let (known, new): (Vec<Instance>, Vec<Instance>) = rows
+            .into_iter()
+            .partition(|r| self.known.contains_key(&r.labels) && !reserved(&r.labels));
+        let mut kept = BTreeMap::new();
+        let mut folded = 0;
+        for row in known.into_iter().chain(new) {
+            if kept.len() < self.max_series && !reserved(&row.labels) {
+                kept.insert(row.labels.clone(), row);
+            } else {
+                folded += 1;
+            }
+        }
+        self.folded = folded;
+        if folded > 0 {
+            let labels: Labels = names
+                .into_iter()
+                .map(|n| (n, OVERFLOW.to_owned()))
+                .collect();
+            let count = folded as f64;
+            let overflow = Instance {
+                series: labels.values().cloned().collect::<Vec<_>>().join(","),
+                labels,
+                value: Some(count),
+                annotations: Labels::from([("folded_rows".to_owned(), num(count))]),
+            };
+            kept.insert(overflow.labels.clone(), overflow);
+        }
+        kept
     }
 
     /// A failed run at `at`: an error evaluation of every known instance (none fires,
@@ -367,6 +436,76 @@ mod tests {
         assert_eq!(third.len(), 1);
         assert_eq!(third[0].outcome, Outcome::Ok);
         assert!(rule.is_empty());
+    }
+
+    fn agent(name: &str) -> Instance {
+        Instance::new(
+            strings(&[("agent_name", name)]),
+            vec![("value".into(), Some(1.0))],
+        )
+    }
+
+    #[test]
+    fn rows_past_max_series_fold_into_one_overflow_instance() {
+        let mut rule = RuleInstances::new("r", Duration::from_secs(60)).with_max_series(2);
+        let at = DateTime::from_timestamp(1_767_571_200, 0).unwrap();
+        let first = rule
+            .evaluate(vec![agent("a"), agent("b"), agent("c"), agent("d")], at)
+            .unwrap();
+        let names: Vec<&str> = first
+            .iter()
+            .map(|e| e.labels["agent_name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["__overflow__", "a", "b"],
+            "first two in row order, then the rest folded"
+        );
+        assert_eq!(rule.folded(), 2);
+        let overflow = &first[0];
+        assert_eq!(overflow.outcome, Outcome::Alarm);
+        assert_eq!(overflow.figures.as_ref().unwrap().value, Some(2.0));
+        assert_eq!(overflow.annotations["folded_rows"], "2");
+        assert_eq!(rule.len(), 3, "two instances and the overflow one");
+
+        // Next run: new rows come first, but the known `b` keeps its slot; `a` is gone
+        // (resolves), `x` takes the free slot, `y` folds.
+        let later = at + TimeDelta::seconds(60);
+        let second = rule
+            .evaluate(vec![agent("x"), agent("y"), agent("b")], later)
+            .unwrap();
+        let alarms: Vec<&str> = second
+            .iter()
+            .filter(|e| e.outcome == Outcome::Alarm)
+            .map(|e| e.labels["agent_name"].as_str())
+            .collect();
+        assert_eq!(alarms, ["__overflow__", "b", "x"]);
+        let ok: Vec<&str> = second
+            .iter()
+            .filter(|e| e.outcome == Outcome::Ok)
+            .map(|e| e.labels["agent_name"].as_str())
+            .collect();
+        assert_eq!(ok, ["a"]);
+        assert_eq!(rule.folded(), 1);
+
+        // Under the cap again: the overflow instance resolves.
+        let third = rule
+            .evaluate(vec![agent("b")], later + TimeDelta::seconds(60))
+            .unwrap();
+        assert_eq!(rule.folded(), 0);
+        assert!(
+            third
+                .iter()
+                .any(|e| e.outcome == Outcome::Ok && e.labels["agent_name"] == OVERFLOW)
+        );
+        // A row that names itself the overflow is folded, never an instance of its own.
+        let fourth = rule
+            .evaluate(vec![agent(OVERFLOW)], later + TimeDelta::seconds(120))
+            .unwrap();
+        assert_eq!(rule.folded(), 1);
+        assert!(fourth.iter().any(|e| e.outcome == Outcome::Alarm
+            && e.labels["agent_name"] == OVERFLOW
+            && e.figures.as_ref().unwrap().value == Some(1.0)));
     }
 
     #[test]

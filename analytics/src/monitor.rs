@@ -10,6 +10,7 @@
 //! write path, which the root wires in (this crate does not know the collector), and
 //! [`latest_rows`] reads the latest row of every series back (restart, API).
 
+mod cap;
 mod config;
 mod drift;
 mod scheduler;
@@ -20,6 +21,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
+pub use cap::{OVERFLOW, overflow_series};
 pub use config::{BaselineConfig, BaselinePlan, Monitor, MonitorConfig, validate_monitors};
 pub use drift::{drift_batch, drift_rows, latest_rows};
 pub use scheduler::{Pass, Scheduler};

@@ -47,6 +47,14 @@ pub struct RuleConfig {
     /// Static annotations (e.g. `runbook_url`).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Most rows kept as alerts of their own; the rest fold into one overflow alert
+    /// (default 1,000).
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+}
+
+fn default_max_series() -> usize {
+    1_000
 }
 
 fn default_every() -> Duration {
@@ -72,6 +80,8 @@ pub struct Rule {
     pub receivers: Vec<String>,
     /// Static annotations.
     pub annotations: BTreeMap<String, String>,
+    /// Most rows kept as alerts of their own (at least 1).
+    pub max_series: usize,
 }
 
 /// Validates every `[[rule]]`: names unique across monitors and rules, a read-only query
@@ -113,6 +123,9 @@ pub fn validate_rules(
         if severity.is_empty() {
             return Err(ConfigError::new(key("severity"), "is empty"));
         }
+        if c.max_series == 0 {
+            return Err(ConfigError::new(key("max_series"), "must be at least 1"));
+        }
         if let Some(k) = c.annotations.keys().find(|k| k.is_empty()) {
             return Err(ConfigError::new(
                 key("annotations"),
@@ -128,6 +141,7 @@ pub fn validate_rules(
             severity,
             receivers: c.receivers.clone(),
             annotations: c.annotations.clone(),
+            max_series: c.max_series,
         });
     }
     Ok(out)

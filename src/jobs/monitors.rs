@@ -12,7 +12,7 @@
 //! evaluation it has seen).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::alerts::{Dispatcher, Evaluation};
 use analytics::QueryEngine;
@@ -58,6 +58,8 @@ pub async fn run(
     }
     // Evaluations stored in `drift` but not yet taken by the dispatcher.
     let mut unsubmitted: Vec<Evaluation> = Vec::new();
+    let mut overflow_log =
+        super::OverflowLog::new("vigil_monitor_series_overflow_total", "monitor");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -66,7 +68,7 @@ pub async fn run(
             _ = stop.wait_for(|s| *s) => return,
         }
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let pass = match scheduler.evaluate(engine.as_ref(), now).await {
             Ok(pass) => pass,
             Err(e) => {
@@ -120,7 +122,14 @@ pub async fn run(
             }
         }
         metrics::histogram!("vigil_monitor_pass_seconds").record(started.elapsed().as_secs_f64());
+        for (monitor, folded) in &pass.overflowed {
+            overflow_log.count(monitor, *folded, Instant::now());
+        }
         scheduler.commit(pass);
+        for (monitor, series) in scheduler.series_counts() {
+            metrics::gauge!("vigil_monitor_series", "monitor" => monitor.to_owned())
+                .set(series as f64);
+        }
     }
 }
 

@@ -43,7 +43,10 @@ async fn run_rule(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut instances =
-        RuleInstances::recover(&rule.name, rule.every, &rule.annotations, &dispatcher).await;
+        RuleInstances::recover(&rule.name, rule.every, &rule.annotations, &dispatcher)
+            .await
+            .with_max_series(rule.max_series);
+    let mut overflow_log = super::OverflowLog::new("vigil_rule_series_overflow_total", "rule");
     let mut unsubmitted: Vec<Evaluation> = Vec::new();
     let mut tick = tokio::time::interval(rule.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -66,7 +69,11 @@ async fn run_rule(
                 instances.evaluate(rows, at)
             });
         let evaluations = match result {
-            Ok(evaluations) => evaluations,
+            Ok(evaluations) => {
+                let folded = instances.folded() as u64;
+                overflow_log.count(&rule.name, folded, std::time::Instant::now());
+                evaluations
+            }
             Err(message) => {
                 tracing::warn!(rule = %rule.name, error = %message, "rule: evaluation failed");
                 metrics::counter!("vigil_rule_errors_total", "rule" => rule.name.clone())

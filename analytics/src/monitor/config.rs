@@ -63,6 +63,13 @@ pub struct MonitorConfig {
     pub for_: Duration,
     /// The alert's `severity` label (default `page`).
     pub severity: Option<String>,
+    /// Most series tracked; later ones fold into the overflow series (default 1,000).
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+}
+
+fn default_max_series() -> usize {
+    1_000
 }
 
 fn default_lateness() -> Duration {
@@ -122,6 +129,9 @@ pub struct Monitor {
     pub for_: Duration,
     /// `severity` label.
     pub severity: String,
+    /// Most series tracked ([`super::cap`]); not in the fingerprint, so changing it keeps
+    /// every series' state.
+    pub max_series: usize,
     /// A digest of everything that shapes the series' state: a state written under other
     /// settings is not resumed (the series starts over with Phase I).
     pub fingerprint: String,
@@ -261,6 +271,9 @@ impl MonitorConfig {
             ));
         }
         let baseline = self.baseline_plan(&spec).map_err(|p| err("baseline", p))?;
+        if self.max_series == 0 {
+            return Err(err("max_series", "must be at least 1".into()));
+        }
         Ok(Monitor {
             name: self.name.clone(),
             fingerprint: format!(
@@ -287,6 +300,7 @@ impl MonitorConfig {
             receivers: self.receivers.clone(),
             for_: self.for_,
             severity: self.severity.clone().unwrap_or_else(|| "page".into()),
+            max_series: self.max_series,
         })
     }
 

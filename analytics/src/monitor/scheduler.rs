@@ -19,9 +19,10 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type};
 
 use super::Signal;
+use super::cap;
 use super::config::Monitor;
 use super::series::{DriftRow, SeriesState, WindowMeasure};
-use super::signal::{Measure, windows_sql};
+use super::signal::{Measure, series_sql, windows_sql};
 use super::source::SqlSource;
 use crate::error::Result;
 
@@ -49,6 +50,9 @@ pub struct Pass {
     updates: Vec<(usize, i64, HashMap<String, SeriesState>)>,
     /// Problems met (a series whose window could not be evaluated), for the log.
     pub problems: Vec<String>,
+    /// Per monitor that hit its `max_series`: how many (window, series) measures were
+    /// folded into its overflow series ([`super::cap`]).
+    pub overflowed: Vec<(String, u64)>,
 }
 
 impl Scheduler {
@@ -270,17 +274,80 @@ impl Scheduler {
             })
             .collect();
         let results = engine.query_all(&shared, &queries).await?;
-        let measured = groups.iter().zip(&results).flat_map(|(group, result)| {
-            group
-                .iter()
-                .enumerate()
-                .map(move |(j, &(index, _, until))| (index, until, format!("m{j}_"), result))
-        });
-        for (index, until, prefix, result) in measured {
+        // Each monitor's series cap (`cap`): admitted series keep their measures; the
+        // rows of the folded ones are measured again together, one query per monitor
+        // that folded any, all run over one snapshot.
+        let mut capped = Vec::new();
+        let mut overflow_queries = Vec::new();
+        for ((group, result), &complete) in groups.iter().zip(&results).zip(&complete_scores) {
+            for (j, &(index, from, until)) in group.iter().enumerate() {
+                let running = &self.monitors[index];
+                let monitor = &running.monitor;
+                let measures = figures(&result.batches, &monitor.group_by, &format!("m{j}_"));
+                let overflow = cap::overflow_series(monitor.group_by.len());
+                let admitted = if monitor.group_by.is_empty() {
+                    cap::Admitted {
+                        measures,
+                        ..cap::Admitted::default()
+                    }
+                } else {
+                    let slots =
+                        running.series.len() - usize::from(running.series.contains_key(&overflow));
+                    let known = |s: &str| running.series.contains_key(s);
+                    cap::admit(measures, known, slots, monitor.max_series, &overflow)
+                };
+                let query = (admitted.folded > 0).then(|| {
+                    let holders = running
+                        .series
+                        .keys()
+                        .chain(&admitted.new)
+                        .filter(|s| **s != overflow)
+                        .map(String::as_str);
+                    let folded = cap::overflow_filter(&series_sql(&monitor.group_by), holders);
+                    let filter = match (&monitor.filter, folded) {
+                        (Some(f), Some(o)) => Some(format!("({f}) AND {o}")),
+                        (f, o) => o.or_else(|| f.clone()),
+                    };
+                    overflow_queries.push(windows_sql(
+                        &[Measure {
+                            signal: &monitor.signal,
+                            sample: monitor.spec.is_distribution_test(),
+                        }],
+                        filter.as_deref(),
+                        &[],
+                        monitor.window_ns,
+                        (from, until),
+                        shared_range.map(|_| SHARED_TRANSACTIONS),
+                        complete,
+                    ));
+                    overflow_queries.len() - 1
+                });
+                capped.push((index, until, admitted, query));
+            }
+        }
+        let overflows = if overflow_queries.is_empty() {
+            Vec::new()
+        } else {
+            engine.query_all(&shared, &overflow_queries).await?
+        };
+        for (index, until, admitted, query) in capped {
             let running = &self.monitors[index];
             let monitor = &running.monitor;
+            let mut windows = admitted.measures;
+            if let Some(q) = query {
+                let overflow = cap::overflow_series(monitor.group_by.len());
+                for mut window in figures(&overflows[q].batches, &[], "m0_") {
+                    window.series.clone_from(&overflow);
+                    window.labels = cap::overflow_labels(&monitor.group_by);
+                    windows.push(window);
+                }
+                // Window order, each window's series as admitted, its overflow last.
+                windows.sort_by_key(|w| w.start_ns);
+                pass.overflowed
+                    .push((monitor.name.clone(), admitted.folded));
+            }
             let mut states: HashMap<String, SeriesState> = HashMap::new();
-            for window in figures(&result.batches, &monitor.group_by, &prefix) {
+            for window in windows {
                 let state = match states
                     .get(&window.series)
                     .or(running.series.get(&window.series))
@@ -312,6 +379,13 @@ impl Scheduler {
         Ok(pass)
     }
 
+    /// How many series each monitor tracks now (its overflow series included), by name.
+    pub fn series_counts(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.monitors
+            .iter()
+            .map(|r| (r.monitor.name.as_str(), r.series.len()))
+    }
+
     /// Makes a pass's state current, once its rows are durable.
     pub fn commit(&mut self, pass: Pass) {
         for (index, watermark, states) in pass.updates {
@@ -322,16 +396,20 @@ impl Scheduler {
     }
 }
 
-/// Reads one measure's rows of [`windows_sql`]: the columns named `prefix…`.
+/// Reads one measure's rows of [`windows_sql`]: the columns named `prefix…`, in window
+/// order, each window's series in order of first appearance (`first_ns`, then name), the
+/// order in which the series cap admits them.
 fn figures(
     batches: &[arrow::record_batch::RecordBatch],
     group_by: &[String],
     prefix: &str,
 ) -> Vec<WindowMeasure> {
     let mut out = Vec::new();
+    let mut first_seen = Vec::new();
     for batch in batches {
         let schema = batch.schema();
         let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i));
+        let first = column("first_ns").map(|c| c.as_primitive::<Int64Type>().clone());
         let measure = |name: &str| column(&format!("{prefix}{name}"));
         let (Some(start), Some(series), Some(n), Some(d), Some(value)) = (
             column("window_start"),
@@ -383,6 +461,7 @@ fn figures(
                     values.iter().flatten().collect()
                 })
                 .unwrap_or_default();
+            first_seen.push(first.as_ref().map_or(0, |f| f.value(row)));
             out.push(WindowMeasure {
                 start_ns: start.value(row),
                 series: series.value(row).to_owned(),
@@ -403,7 +482,9 @@ fn figures(
             });
         }
     }
-    out
+    let mut keyed: Vec<(i64, WindowMeasure)> = first_seen.into_iter().zip(out).collect();
+    keyed.sort_by(|(fa, a), (fb, b)| (a.start_ns, fa, &a.series).cmp(&(b.start_ns, fb, &b.series)));
+    keyed.into_iter().map(|(_, m)| m).collect()
 }
 
 /// A string column as `Utf8`, whatever string type the plan produced (DataFusion may

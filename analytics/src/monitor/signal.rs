@@ -358,8 +358,9 @@ pub struct Measure<'a> {
 /// several monitors over the same source ([`Signal::source_key`]), filter and grouping:
 /// the rows are read and grouped once, and each measure `j` gets its own columns prefixed
 /// `m{j}_`. One row per window and series: `window_start` (ns), `series`, `g0…` (the group
-/// values), then per measure `n`, `d` (nonconforming count, rates only), `value`,
-/// `sample` (distribution tests only) and `kpi_<name>`. `shared` names a relation holding
+/// values), `first_ns` (the series' first row in the window, for [`super::cap`]), then
+/// per measure `n`, `d` (nonconforming count, rates only), `value`, `sample`
+/// (distribution tests only) and `kpi_<name>`. `shared` names a relation holding
 /// the transactions of a wider range (a pass's), read instead of building them again.
 /// `complete_scores` says that no score of the range lacks its trace, agent or service
 /// ([`Signal::incomplete_scores_sql`] counted none): the stored scores are then read as
@@ -377,15 +378,7 @@ pub fn windows_sql(
     complete_scores: bool,
 ) -> String {
     let groups: Vec<String> = group_by.iter().map(|c| format!("\"{c}\"")).collect();
-    let series = if groups.is_empty() {
-        "'all'".to_owned()
-    } else {
-        let parts: Vec<String> = groups
-            .iter()
-            .map(|g| format!("COALESCE(CAST({g} AS VARCHAR), '')"))
-            .collect();
-        format!("concat_ws(',', {})", parts.join(", "))
-    };
+    let series = series_sql(group_by);
     let group_values: String = groups
         .iter()
         .enumerate()
@@ -400,12 +393,26 @@ pub fn windows_sql(
     let group_list: String = (0..groups.len()).map(|i| format!(", g{i}")).collect();
     format!(
         "SELECT CAST(date_bin(INTERVAL '{window_ns} nanoseconds', time) AS BIGINT) AS window_start, \
-                {series} AS series{group_values}, {columns} \
+                {series} AS series{group_values}, \
+                CAST(MIN(time) AS BIGINT) AS first_ns, {columns} \
          FROM ({source}) src WHERE {filter} \
          GROUP BY 1, 2{group_list} ORDER BY 1, 2",
         columns = columns.join(", "),
         source = measures[0].signal.source_in(range, shared, complete_scores),
     )
+}
+
+/// The SQL expression of a row's series name: the `group_by` values joined with `,` (a
+/// null as empty), `'all'` without grouping.
+pub fn series_sql(group_by: &[String]) -> String {
+    if group_by.is_empty() {
+        return "'all'".to_owned();
+    }
+    let parts: Vec<String> = group_by
+        .iter()
+        .map(|g| format!("COALESCE(CAST(\"{g}\" AS VARCHAR), '')"))
+        .collect();
+    format!("concat_ws(',', {})", parts.join(", "))
 }
 
 impl Signal {

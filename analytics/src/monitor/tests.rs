@@ -47,6 +47,10 @@ fn config_errors_name_the_key() {
             "detector = \"cusum\"\nk = 0.5\nh = 5.0\nbaseline = { windows = 5 }\nwhere = \"a = 1; DROP TABLE spans\"",
             "monitor[3].where",
         ),
+        (
+            "detector = \"cusum\"\nk = 0.5\nh = 5.0\nbaseline = { windows = 5 }\nmax_series = 0",
+            "monitor[3].max_series",
+        ),
     ];
     for (extra, key) in cases {
         let error = config(extra).validate(3).expect_err(extra);

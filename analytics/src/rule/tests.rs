@@ -45,6 +45,7 @@ fn a_rule_takes_prometheus_defaults() {
             severity: "page".into(),
             receivers: vec![],
             annotations: BTreeMap::new(),
+            max_series: 1_000,
         }]
     );
     let rules = validate(&format!(
@@ -111,6 +112,10 @@ fn rule_errors_name_the_key() {
         (
             "[[rule]]\nname = \"r\"\nquery = \"SELECT 1\"\nseverity = \"\"\n".to_owned(),
             "rule[0].severity: is empty",
+        ),
+        (
+            "[[rule]]\nname = \"r\"\nquery = \"SELECT 1\"\nmax_series = 0\n".to_owned(),
+            "rule[0].max_series: must be at least 1",
         ),
     ] {
         let message = validate(&text).unwrap_err().to_string();

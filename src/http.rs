@@ -8,6 +8,7 @@ mod monitors;
 mod pages;
 mod report;
 mod rules;
+mod sql;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -68,7 +69,7 @@ pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/api/v1/scores", post(api::scores))
         .route_layer(need(Need::Scope(Scope::Ingest)));
     let query = Router::new()
-        .route("/api/v1/sql", post(api::sql))
+        .route("/api/v1/sql", post(sql::sql))
         .route_layer(need(Need::Scope(Scope::Read)));
     let resources = Router::new()
         .route("/api/v1/reports/cost", get(report::cost))

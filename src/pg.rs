@@ -14,7 +14,6 @@ use std::sync::Arc;
 use analytics::{LiveTable, QueryEngine};
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
@@ -53,9 +52,8 @@ pub async fn session(engine: &Arc<QueryEngine>) -> anyhow::Result<SessionContext
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema("datafusion", "public");
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(engine.config().memory_limit_bytes, 1.0)
-        .build_arc()?;
+    // Every connection's queries draw on the engine's one pool (`[query]`).
+    let runtime = engine.memory().session_runtime()?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     analytics::functions::register(&ctx);
     for (name, table) in LiveTable::all(engine).await? {
@@ -93,7 +91,7 @@ pub async fn serve(
     let queries = Arc::new(Limited::new(
         Arc::new(DfSessionService::new_with_hooks(ctx, hooks)),
         cancels.clone(),
-        engine.config().timeout,
+        engine.clone(),
     ));
     let canceller = Arc::new(Canceller::new(
         DefaultCancelHandler::new(connections.clone()),

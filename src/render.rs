@@ -1,7 +1,9 @@
 //! Query results as the HTTP API and `vigil sql` print them (SPEC §7): JSON with typed
-//! cells, CSV, an aligned text table, and Arrow IPC; cost reports in [`cost`].
+//! cells, CSV and an aligned text table; cost reports in [`cost`]; JSON, CSV and Arrow IPC
+//! batch by batch, as the API streams them, in [`stream`].
 
 pub mod cost;
+pub mod stream;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit};
@@ -113,22 +115,6 @@ pub fn text_table(headers: &[String], rows: &[Vec<String>]) -> String {
         if rows.len() == 1 { "" } else { "s" }
     ));
     out
-}
-
-/// Arrow IPC stream bytes.
-///
-/// # Errors
-/// If encoding fails.
-pub fn to_arrow_ipc(result: &QueryResult) -> Result<Vec<u8>, arrow::error::ArrowError> {
-    let mut out = Vec::new();
-    {
-        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, &result.schema)?;
-        for batch in &result.batches {
-            writer.write(batch)?;
-        }
-        writer.finish()?;
-    }
-    Ok(out)
 }
 
 /// Rebuilds a result from the JSON of [`to_json`] (for `vigil sql --server`): columns

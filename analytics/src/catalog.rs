@@ -9,20 +9,27 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::{MemTable, ViewTable};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlanBuilder, cast, col, lit};
 use datafusion::prelude::{Expr, SessionConfig, SessionContext};
 use deltalake::DeltaTable;
+use futures::{Stream, TryStreamExt};
 use schemas::snapshot::{SnapshotSource, TableSnapshot};
 use schemas::tables::{TRANSACTIONS_VIEW, Table, span_columns, stored_time_column};
 use tokio::sync::Mutex;
 
+use crate::admission::{Admission, Permit};
 use crate::error::{Error, Result};
+use crate::memory::SharedMemory;
 use crate::{QueryConfig, QueryResult, guard};
 
 /// The tables and views users query, in the order `\\dt` lists them.
@@ -39,11 +46,14 @@ pub const USER_TABLES: [&str; 7] = [
 /// Schema that holds the stored halves of each table.
 pub const INTERNAL_SCHEMA: &str = "vigil_internal";
 
-/// Plans and runs SQL over consistent snapshots. Cheap to share behind an `Arc`.
+/// Plans and runs SQL over consistent snapshots, admitting at most `max_concurrent`
+/// queries at once into one shared memory pool. Cheap to share behind an `Arc`.
 pub struct QueryEngine {
     source: Arc<dyn SnapshotSource>,
     data_dir: PathBuf,
     config: QueryConfig,
+    admission: Admission,
+    memory: SharedMemory,
     /// Last loaded Delta table per stored table, advanced to newer versions on demand.
     delta: Mutex<HashMap<Table, DeltaTable>>,
 }
@@ -58,6 +68,8 @@ impl QueryEngine {
         Self {
             source,
             data_dir: data_dir.into(),
+            admission: Admission::new(config.max_concurrent, config.queue_timeout, config.pool),
+            memory: SharedMemory::new(config.memory_limit_bytes),
             config,
             delta: Mutex::new(HashMap::new()),
         }
@@ -68,44 +80,91 @@ impl QueryEngine {
         &self.config
     }
 
-    /// Runs one read-only statement to completion.
+    /// The permits of this engine, for a front end that runs plans of its own
+    /// (PostgreSQL) and must take one per statement.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// The pool and spill area every query of this engine shares.
+    pub fn memory(&self) -> &SharedMemory {
+        &self.memory
+    }
+
+    /// Sets the gauges read rather than counted: `vigil_query_memory_bytes` (reserved in
+    /// the pool) and `vigil_query_spill_bytes` (in spill files), labelled with the pool.
+    pub fn publish_gauges(&self) {
+        let pool = self.config.pool;
+        metrics::gauge!("vigil_query_memory_bytes", "pool" => pool)
+            .set(self.memory.reserved() as f64);
+        metrics::gauge!("vigil_query_spill_bytes", "pool" => pool)
+            .set(self.memory.spilled() as f64);
+    }
+
+    /// Runs one read-only statement to completion ([`QueryEngine::stream`], collected).
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] for anything but a query; [`Error::Plan`] for SQL that does not
-    /// plan; [`Error::Timeout`] and [`Error::ResourcesExhausted`] past the limits.
+    /// As [`QueryEngine::stream`], and those of its batches.
     pub async fn query(&self, sql: &str) -> Result<QueryResult> {
-        guard::check(sql)?;
+        let stream = self.stream(sql).await?;
+        let schema = stream.schema();
+        let batches = stream.try_collect().await?;
+        Ok(QueryResult { schema, batches })
+    }
+
+    /// Admits, plans and starts one read-only statement; its batches come as the plan
+    /// produces them. The permit is held and the timeout runs (from admission) until the
+    /// stream ends or is dropped.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] for anything but a query; [`Error::Busy`] when no permit came
+    /// free within the queue timeout; [`Error::Plan`] for SQL that does not plan;
+    /// [`Error::Timeout`] when planning outlasts the timeout. The stream's items fail with
+    /// [`Error::Timeout`], [`Error::ResourcesExhausted`] or [`Error::Execution`].
+    ///
+    /// # Cancellation
+    /// Dropping the stream stops the execution (DataFusion aborts its tasks) and gives the
+    /// permit and the query's memory back.
+    pub async fn stream(&self, sql: &str) -> Result<QueryStream> {
+        let started = std::time::Instant::now();
+        let counted = |e: Error| {
+            metrics::counter!("vigil_query_errors_total", "code" => e.code()).increment(1);
+            e
+        };
+        guard::check(sql).map_err(counted)?;
+        let permit = self.admission.admit().await.map_err(counted)?;
         let timeout = self.config.timeout;
-        let run = async {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let plan = async {
             let ctx = self.context().await?;
             let frame = ctx.sql_with_options(sql, guard::sql_options()).await?;
             let schema = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await?;
-            Ok::<_, Error>(QueryResult { schema, batches })
+            let batches = frame.execute_stream().await?;
+            Ok::<_, Error>((schema, batches))
         };
-        let started = std::time::Instant::now();
-        let result = tokio::time::timeout(timeout, run)
+        let (schema, batches) = tokio::time::timeout_at(deadline, plan)
             .await
-            .map_err(|_| Error::Timeout(timeout))?;
-        metrics::histogram!("vigil_query_seconds").record(started.elapsed().as_secs_f64());
-        if let Err(e) = &result {
-            metrics::counter!("vigil_query_errors_total", "code" => e.code()).increment(1);
-        }
-        result
+            .unwrap_or(Err(Error::Timeout(timeout)))
+            .map_err(counted)?;
+        Ok(QueryStream {
+            schema,
+            batches,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            timeout,
+            started,
+            permit: Some(permit),
+        })
     }
 
     /// A session over a fresh snapshot: `spans`, `scores`, `transactions` and the
-    /// internal tables, with the memory limit applied. For callers that stream results
-    /// (the PostgreSQL front end) or build plans of their own (jobs).
+    /// internal tables, drawing on the shared pool under one query's cap. For callers
+    /// that build plans of their own (jobs, PostgreSQL's live tables); it takes no permit.
     ///
     /// # Errors
     /// When a Delta table cannot be loaded at the snapshot's version.
     pub async fn context(&self) -> Result<SessionContext> {
         let snapshot = self.source.snapshot();
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(self.config.memory_limit_bytes, 1.0)
-            .build_arc()
-            .map_err(Error::from)?;
+        let runtime = self.memory.query_runtime()?;
         let mut session = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
@@ -260,6 +319,78 @@ impl QueryEngine {
             cache.insert(table, delta.clone());
         }
         Ok(delta)
+    }
+}
+
+/// A running query's batches ([`QueryEngine::stream`]). It holds the query's permit until
+/// it ends or is dropped, and ends with [`Error::Timeout`] at the deadline.
+pub struct QueryStream {
+    schema: SchemaRef,
+    batches: SendableRecordBatchStream,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    started: std::time::Instant,
+    /// `None` once the stream has ended: the permit goes back with the last item.
+    permit: Option<Permit>,
+}
+
+impl QueryStream {
+    /// The result's schema (also for an empty result).
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn end(&mut self, error: Option<&Error>) {
+        if self.permit.take().is_some() {
+            metrics::histogram!("vigil_query_seconds").record(self.started.elapsed().as_secs_f64());
+            if let Some(e) = error {
+                metrics::counter!("vigil_query_errors_total", "code" => e.code()).increment(1);
+            }
+        }
+        // Stop the execution now rather than when the stream is dropped.
+        self.batches = Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                self.batches.schema(),
+                futures::stream::empty(),
+            ),
+        );
+    }
+}
+
+impl std::fmt::Debug for QueryStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryStream")
+            .field("running", &self.permit.is_some())
+            .finish()
+    }
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.permit.is_none() {
+            return Poll::Ready(None);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let e = Error::Timeout(this.timeout);
+            this.end(Some(&e));
+            return Poll::Ready(Some(Err(e)));
+        }
+        match this.batches.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
+            Poll::Ready(Some(Err(e))) => {
+                let e = Error::from(e);
+                this.end(Some(&e));
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.end(None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

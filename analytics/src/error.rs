@@ -12,6 +12,17 @@ pub enum Error {
     /// The query ran past its timeout.
     #[error("query cancelled after the {0:?} timeout")]
     Timeout(std::time::Duration),
+    /// Every permit was taken for the whole queue timeout ([`crate::admission`]): the
+    /// caller should retry later.
+    #[error(
+        "too many queries: {running} are running and this one waited {waited:?} in the queue; retry later"
+    )]
+    Busy {
+        /// `max_concurrent` of the engine.
+        running: usize,
+        /// How long the query waited (the queue timeout).
+        waited: std::time::Duration,
+    },
     /// The query needed more memory than its limit.
     #[error("query exceeded its memory limit: {0}")]
     ResourcesExhausted(String),
@@ -38,12 +49,13 @@ pub enum Error {
 
 impl Error {
     /// A stable code for API answers (`read_only`, `invalid_query`, `timeout`,
-    /// `resources_exhausted`, `execution_error`, `storage_error`, `invalid_parameter`).
+    /// `too_many_queries`, `resources_exhausted`, `execution_error`, `storage_error`, `invalid_parameter`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::ReadOnly(_) => "read_only",
             Error::Plan(_) => "invalid_query",
             Error::Timeout(_) => "timeout",
+            Error::Busy { .. } => "too_many_queries",
             Error::ResourcesExhausted(_) => "resources_exhausted",
             Error::Execution(_) => "execution_error",
             Error::Delta { .. } => "storage_error",

@@ -1,11 +1,12 @@
-//! The API port: SQL (SPEC §7), scores (SPEC §4), health and metrics (SPEC §8).
+//! The API port: scores (SPEC §4), health and metrics (SPEC §8), and the error answer
+//! every API handler gives. SQL is in [`super::sql`].
 
 use std::sync::atomic::Ordering;
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use collector::normalize::ApiScore;
 use schemas::tables::Table;
@@ -14,14 +15,6 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth::Principal;
-use crate::render;
-
-/// Body of `POST /api/v1/sql`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SqlRequest {
-    query: String,
-}
 
 pub(super) fn api_error(status: StatusCode, code: &str, message: impl ToString) -> Response {
     (
@@ -29,62 +22,6 @@ pub(super) fn api_error(status: StatusCode, code: &str, message: impl ToString) 
         axum::Json(json!({"error": {"code": code, "message": message.to_string()}})),
     )
         .into_response()
-}
-
-const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
-
-/// `POST /api/v1/sql`: `{"query": "..."}` → JSON (default), CSV (`Accept: text/csv`) or
-/// Arrow IPC (`Accept: application/vnd.apache.arrow.stream`). Errors are
-/// `{"error": {"code", "message"}}` with 400 (invalid query), 403 (read-only), 408
-/// (timeout), 413 (memory limit) or 500.
-pub async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let request: SqlRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("expected {{\"query\": \"...\"}}: {e}"),
-            );
-        }
-    };
-    let engine = state.engine.clone();
-    let running = state
-        .query_runtime
-        .spawn(async move { engine.query(&request.query).await });
-    let result = match running.await {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => {
-            let status = match &e {
-                analytics::Error::ReadOnly(_) => StatusCode::FORBIDDEN,
-                analytics::Error::Plan(_) => StatusCode::BAD_REQUEST,
-                analytics::Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-                analytics::Error::ResourcesExhausted(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            return api_error(status, e.code(), e);
-        }
-        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
-    };
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    if accept.contains("text/csv") {
-        match render::to_csv(&result) {
-            Ok(bytes) => {
-                ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response()
-            }
-            Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
-        }
-    } else if accept.contains(ARROW_STREAM) {
-        match render::to_arrow_ipc(&result) {
-            Ok(bytes) => ([(header::CONTENT_TYPE, ARROW_STREAM)], bytes).into_response(),
-            Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
-        }
-    } else {
-        axum::Json(render::to_json(&result)).into_response()
-    }
 }
 
 /// One item of `POST /api/v1/scores`; `time` is RFC 3339 or unix nanoseconds.
@@ -190,8 +127,18 @@ pub async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: the WAL is replayed and intake is open; then one `warning:` line per
-/// thing an operator should know (listening without authentication).
+/// thing an operator should know (listening without authentication). 503 with the reason
+/// while the WAL cannot write (a full disk): intake answers 503 / `UNAVAILABLE` then, and
+/// both recover by themselves at the first write that succeeds.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(fault) = state.collector.intake_fault() {
+        let since = humantime::format_rfc3339_seconds(fault.since);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: intake refused since {since}: {}\n", fault.message),
+        )
+            .into_response();
+    }
     if state.ready.load(Ordering::Acquire) {
         let mut body = String::from("ready\n");
         for warning in state.warnings.iter() {
@@ -218,6 +165,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 impl AppState {
     /// Refreshes the gauges that are read rather than counted.
     fn collector_gauges(&self) {
+        self.engine.publish_gauges();
         let hot = self.collector.snapshots();
         metrics::gauge!("vigil_hot_buffer_bytes").set(hot.bytes() as f64);
         for table in Table::ALL {

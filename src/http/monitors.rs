@@ -34,7 +34,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
         .spawn(async move { latest_rows(engine.as_ref(), None).await });
     let rows = match running.await {
         Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e),
+        Ok(Err(e)) => return super::sql::query_error(&e, &state.engine),
         Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
     };
     let monitors: Vec<Value> = state.monitors.iter().map(|m| describe(m, &rows)).collect();

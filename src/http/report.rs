@@ -116,17 +116,7 @@ pub async fn cost(
         .spawn(async move { report.run(&engine).await });
     let result = match running.await {
         Ok(Ok(result)) => result,
-        Ok(Err(e)) => {
-            let status = match &e {
-                analytics::Error::InvalidParameter { .. } | analytics::Error::Plan(_) => {
-                    StatusCode::BAD_REQUEST
-                }
-                analytics::Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-                analytics::Error::ResourcesExhausted(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            return error(status, e.code(), e);
-        }
+        Ok(Err(e)) => return super::sql::query_error(&e, &state.engine),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
     };
     let (content_type, body) = match format {

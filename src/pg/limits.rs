@@ -7,6 +7,12 @@
 //! every result run under one deadline and one cancellation token. Dropping the row stream
 //! drops the DataFusion execution with it, so a cancelled query stops using CPU at once.
 //!
+//! Each statement also takes a permit of the engine's admission ([`analytics::admission`])
+//! before it plans, held until its rows are read or dropped: PostgreSQL queries count
+//! against `[query] max_concurrent` like the HTTP API's, and a statement that waits the
+//! whole queue timeout is refused with SQLSTATE 53300 (`too_many_connections`, PostgreSQL's
+//! code for "the server is full; retry").
+//!
 //! Errors follow PostgreSQL: SQLSTATE 57014 (`query_canceled`) with "canceling statement
 //! due to statement timeout" or "… due to user request".
 
@@ -16,6 +22,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use analytics::QueryEngine;
+use analytics::admission::Permit;
 use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use datafusion_postgres::pgwire::api::ClientInfo;
@@ -65,6 +73,7 @@ impl Cancels {
             key,
             number,
             token,
+            permit: None,
         }
     }
 
@@ -78,12 +87,14 @@ impl Cancels {
     }
 }
 
-/// One running query's token; unregisters itself when the query's last stream is dropped.
+/// One running query's token and permit; unregisters itself (and gives the permit back)
+/// when the query's last stream is dropped.
 struct Registration {
     cancels: Arc<Cancels>,
     key: ConnectionKey,
     number: u64,
     token: CancellationToken,
+    permit: Option<Permit>,
 }
 
 impl Drop for Registration {
@@ -107,39 +118,55 @@ fn canceled(reason: &str) -> PgWireError {
     )))
 }
 
-/// datafusion-postgres's handlers with a deadline and a cancel token over each query.
+fn too_busy(e: &analytics::Error) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "53300".into(),
+        e.to_string(),
+    )))
+}
+
+/// datafusion-postgres's handlers with admission, a deadline and a cancel token over each
+/// query.
 pub struct Limited {
     inner: Arc<DfSessionService>,
     cancels: Arc<Cancels>,
-    timeout: Duration,
+    engine: Arc<QueryEngine>,
 }
 
 impl Limited {
-    /// `timeout` is the server's cap; a session's `SET statement_timeout` may lower it.
-    pub fn new(inner: Arc<DfSessionService>, cancels: Arc<Cancels>, timeout: Duration) -> Self {
+    /// Statements take `engine`'s permits and run under its timeout, which a session's
+    /// `SET statement_timeout` may lower.
+    pub fn new(
+        inner: Arc<DfSessionService>,
+        cancels: Arc<Cancels>,
+        engine: Arc<QueryEngine>,
+    ) -> Self {
         Self {
             inner,
             cancels,
-            timeout,
+            engine,
         }
     }
 
-    fn deadline<C: ClientInfo + ?Sized>(&self, client: &C) -> Instant {
+    fn timeout<C: ClientInfo + ?Sized>(&self, client: &C) -> Duration {
+        let cap = self.engine.config().timeout;
         let session = client
             .metadata()
             .get(STATEMENT_TIMEOUT_KEY)
             .and_then(|ms| ms.parse::<u64>().ok())
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis);
-        Instant::now() + session.map_or(self.timeout, |s| s.min(self.timeout))
+        session.map_or(cap, |s| s.min(cap))
     }
 
-    /// Runs `planning` under the deadline and token, then puts every result's rows under
-    /// them too.
+    /// Waits for a permit (a cancel request ends the wait), then runs `planning` under
+    /// the deadline (counted from admission) and token, then puts every result's rows
+    /// under them too.
     async fn run<F, T>(
         &self,
-        deadline: Instant,
-        registration: Registration,
+        timeout: Duration,
+        mut registration: Registration,
         planning: F,
         wrap: impl FnOnce(T, &Arc<Registration>, Instant) -> T,
     ) -> PgWireResult<T>
@@ -147,6 +174,12 @@ impl Limited {
         F: Future<Output = PgWireResult<T>>,
     {
         let token = registration.token.clone();
+        let permit = tokio::select! {
+            permit = self.engine.admission().admit() => permit.map_err(|e| too_busy(&e))?,
+            () = token.cancelled() => return Err(canceled("user request")),
+        };
+        registration.permit = Some(permit);
+        let deadline = Instant::now() + timeout;
         let result = tokio::select! {
             result = planning => result?,
             () = token.cancelled() => return Err(canceled("user request")),
@@ -192,11 +225,11 @@ impl SimpleQueryHandler for Limited {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let deadline = self.deadline(client);
+        let timeout = self.timeout(client);
         let registration = self.cancels.start(client);
         let planning = SimpleQueryHandler::do_query(self.inner.as_ref(), client, query);
         self.run(
-            deadline,
+            timeout,
             registration,
             planning,
             |responses, reg, deadline| {
@@ -231,11 +264,11 @@ impl ExtendedQueryHandler for Limited {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let deadline = self.deadline(client);
+        let timeout = self.timeout(client);
         let registration = self.cancels.start(client);
         let planning =
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows);
-        self.run(deadline, registration, planning, guard).await
+        self.run(timeout, registration, planning, guard).await
     }
 }
 

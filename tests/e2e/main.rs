@@ -2,6 +2,7 @@
 //! `opentelemetry-otlp` Rust exporters, the OpenTelemetry Python SDK, raw HTTP with
 //! hand-made bad bodies), checked through SQL.
 
+mod admission;
 mod alerts;
 mod audit;
 mod auth;

@@ -1,0 +1,405 @@
+//! Query admission and streaming (issue 13): more queries than `[query] max_concurrent`
+//! queue, then are refused (HTTP 429 with `Retry-After`, SQLSTATE 53300 on `psql`); a
+//! query over its memory share fails alone; `POST /api/v1/sql` streams (the first bytes
+//! arrive while the query still runs), stops at `max_result_bytes` (413 before the first
+//! byte, an error trailer and an aborted connection after), and a client that goes away
+//! cancels its query (its permit and memory come back, `vigil_query_running` to 0). A
+//! flood of `SELECT * FROM spans` during OTLP export loses no acknowledged span and does
+//! not stop the monitor job.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::daemon::Daemon;
+use crate::otlp;
+use crate::pg::psql_as;
+
+/// Runs until the server's timeout: no rows until then, all CPU.
+const LONG: &str = "SELECT count(*) FROM generate_series(1, 20000000000) a";
+
+/// One of the daemon's query metrics for the users' pool (`pool="queries"`).
+fn gauge(daemon: &Daemon, name: &str) -> f64 {
+    let text = daemon
+        .http
+        .get(daemon.api("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let prefix = format!("{name}{{pool=\"queries\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Polls a metric until `ok` holds (the readiness signal), failing after 30 s.
+fn wait_for(daemon: &Daemon, name: &str, ok: impl Fn(f64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = gauge(daemon, name);
+        if ok(value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} stuck at {value}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post_sql(
+    client: &reqwest::blocking::Client,
+    daemon: &Daemon,
+    query: &str,
+    accept: &str,
+) -> reqwest::Result<reqwest::blocking::Response> {
+    client
+        .post(daemon.api("/api/v1/sql"))
+        .header("accept", accept)
+        .json(&json!({ "query": query }))
+        .send()
+}
+
+/// A client that gives up (and closes its connection) after `seconds`.
+fn impatient(seconds: u64) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(seconds))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn past_max_concurrent_queries_queue_then_are_refused_and_a_gone_client_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        dir.path(),
+        Some("[query]\nmax_concurrent = 2\nqueue_timeout = \"200ms\"\ntimeout = \"120s\"\n"),
+    );
+    // Two clients take both slots with queries that would run for minutes, and give up
+    // after 4 s.
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let client = impatient(4);
+            let url = daemon.api("/api/v1/sql");
+            std::thread::spawn(move || {
+                client
+                    .post(url)
+                    .json(&json!({ "query": LONG }))
+                    .send()
+                    .and_then(reqwest::blocking::Response::bytes)
+                    .is_err()
+            })
+        })
+        .collect();
+    wait_for(&daemon, "vigil_query_running", |v| v == 2.0);
+
+    // A third waits the queue timeout, then: 429 with Retry-After and a JSON error.
+    let waited = Instant::now();
+    let refused = post_sql(&daemon.http, &daemon, "SELECT 1", "application/json").unwrap();
+    assert!(waited.elapsed() >= Duration::from_millis(200));
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().unwrap();
+    assert_eq!(body["error"]["code"], "too_many_queries", "{body}");
+
+    // PostgreSQL queries count against the same slots: SQLSTATE 53300.
+    let (ok, _, stderr) = psql_as(&daemon, "vigil", None, "SELECT 1");
+    assert!(!ok);
+    assert!(stderr.contains("53300"), "{stderr}");
+    assert!(gauge(&daemon, "vigil_query_rejected_total") >= 2.0);
+
+    // The holders' clients give up and close their connections: their queries stop long
+    // before the server's 120 s timeout, and their slots come back.
+    for holder in holders {
+        assert!(holder.join().unwrap(), "the holder's client timed out");
+    }
+    wait_for(&daemon, "vigil_query_running", |v| v == 0.0);
+    assert_eq!(gauge(&daemon, "vigil_query_queued"), 0.0);
+    assert_eq!(daemon.count("SELECT 7"), 7);
+}
+
+#[test]
+fn results_stream_batch_by_batch_and_a_dropped_stream_cancels_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        dir.path(),
+        Some("[query]\ntimeout = \"120s\"\nmax_result_bytes = 100000000000\n"),
+    );
+    for (accept, prefix) in [
+        (
+            "application/json",
+            &b"{\"columns\":[{\"name\":\"value\",\"type\":\"int64\"}],\"rows\":[[1],[2]"[..],
+        ),
+        ("text/csv", b"value\n1\n2\n"),
+        ("application/vnd.apache.arrow.stream", b"\xff\xff\xff\xff"),
+    ] {
+        // Billions of rows: the answer could never be built whole. Its first bytes come
+        // while the query runs.
+        let started = Instant::now();
+        let mut response = post_sql(
+            &impatient(60),
+            &daemon,
+            "SELECT value FROM generate_series(1, 5000000000)",
+            accept,
+        )
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("content-length").is_none());
+        let mut first = vec![0; prefix.len()];
+        response.read_exact(&mut first).unwrap();
+        assert_eq!(first, prefix, "{accept}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(gauge(&daemon, "vigil_query_running"), 1.0, "{accept}");
+
+        // The client leaves mid-stream: the query stops, its slot and memory come back.
+        drop(response);
+        wait_for(&daemon, "vigil_query_running", |v| v == 0.0);
+        wait_for(&daemon, "vigil_query_memory_bytes", |v| v == 0.0);
+    }
+
+    // A PostgreSQL client that goes away mid-rows frees its slot too.
+    let (host, port) = daemon.endpoints.pg.split_once(':').unwrap();
+    let mut psql = Command::new("psql")
+        .args([
+            "-h", host, "-p", port, "-U", "vigil", "-d", "vigil", "-w", "-X", "-At",
+        ])
+        .args(["-c", "SELECT value FROM generate_series(1, 5000000000)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&daemon, "vigil_query_running", |v| v == 1.0);
+    psql.kill().unwrap();
+    psql.wait().unwrap();
+    wait_for(&daemon, "vigil_query_running", |v| v == 0.0);
+}
+
+#[test]
+fn max_result_bytes_refuses_before_the_first_byte_and_cuts_visibly_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Some("[query]\nmax_result_bytes = 200000\n"));
+
+    // The first batch (8,192 rows of 100+ bytes) is already past the limit: 413.
+    let response = post_sql(
+        &daemon.http,
+        &daemon,
+        "SELECT value, repeat('x', 100) AS pad FROM generate_series(1, 100000)",
+        "application/json",
+    )
+    .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["error"]["code"], "result_too_large", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_result_bytes (200000 bytes)"),
+        "{body}"
+    );
+
+    // Small rows: the first batches fit, so the answer starts (200), then ends with the
+    // error and an aborted connection, never with a clean end.
+    let query = "SELECT value FROM generate_series(1, 1000000)";
+    for (accept, trailer) in [
+        (
+            "application/json",
+            "],\"error\":{\"code\":\"result_too_large\"",
+        ),
+        (
+            "text/csv",
+            "# error: result_too_large: the answer passed [query] max_result_bytes",
+        ),
+    ] {
+        let mut response = post_sql(&daemon.http, &daemon, query, accept).unwrap();
+        assert_eq!(response.status(), 200);
+        let mut received = Vec::new();
+        let read = response.read_to_end(&mut received);
+        assert!(
+            read.is_err(),
+            "{accept}: the connection must be aborted, not ended"
+        );
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.contains(trailer),
+            "{accept}: ends with {:?}",
+            &text[text.len().saturating_sub(200)..]
+        );
+        assert!(
+            received.len() <= 200_000 + 300,
+            "{accept}: {} bytes",
+            received.len()
+        );
+        if accept == "application/json" {
+            let value: Value = serde_json::from_slice(&received).unwrap();
+            assert!(!value["rows"].as_array().unwrap().is_empty());
+        }
+    }
+    wait_for(&daemon, "vigil_query_running", |v| v == 0.0);
+}
+
+#[test]
+fn a_query_over_its_memory_share_fails_alone_and_gives_its_memory_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 MiB: 48 for users, at most 24 for one query.
+    let daemon = Daemon::start(dir.path(), Some("[query]\nmemory_limit_mib = 64\n"));
+    let hog = std::thread::spawn({
+        let client = impatient(120);
+        let url = daemon.api("/api/v1/sql");
+        move || {
+            // A hash join's build side cannot spill: 20 M rows need far more than 24 MiB.
+            client
+                .post(url)
+                .json(&json!({ "query": "SELECT count(*) FROM generate_series(1, 20000000) a JOIN generate_series(1, 20000000) b ON a.value = b.value" }))
+                .send()
+                .unwrap()
+        }
+    });
+    // While it holds memory, another query (an aggregation) runs to its answer.
+    wait_for(&daemon, "vigil_query_memory_bytes", |v| v > 1e6);
+    let grouped = daemon.rows(
+        "SELECT value % 1000 AS k, count(*) AS n FROM generate_series(1, 3000000) GROUP BY 1 ORDER BY 1 LIMIT 1",
+    );
+    assert_eq!(grouped, vec![vec![json!(0), json!(3000)]]);
+    let response = hog.join().unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["error"]["code"], "resources_exhausted", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory"),
+        "{body}"
+    );
+    wait_for(&daemon, "vigil_query_memory_bytes", |v| v == 0.0);
+    assert_eq!(daemon.count("SELECT 3"), 3);
+}
+
+const FLOOD_CONFIG: &str = r#"
+[query]
+max_concurrent = 4
+queue_timeout = "2s"
+max_result_bytes = 20000000
+
+[[monitor]]
+name = "flood-latency"
+signal = "latency_p95"
+window = "1s"
+lateness = "1s"
+detector = "ewma"
+lambda = 0.2
+L = 3.0
+baseline = { windows = 3 }
+"#;
+
+#[test]
+fn a_flood_of_select_star_loses_no_acknowledged_span_and_the_monitor_keeps_closing_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Some(FLOOD_CONFIG));
+    let now_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    // Some history for the flood to read.
+    for i in 0..200u64 {
+        let spans = (0..50u64)
+            .flat_map(|j| otlp::agent_trace(&otlp::trace_id(1, i * 50 + j), now_ns()))
+            .collect();
+        daemon.export("flood-svc", spans);
+    }
+    let acknowledged = Arc::new(AtomicU64::new(200 * 50 * 3));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The exporter keeps sending and counts what was acknowledged.
+    let exporter = std::thread::spawn({
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        let url = daemon.otlp("/v1/traces");
+        let client = reqwest::blocking::Client::new();
+        move || {
+            let mut seq = 1_000_000u64;
+            while !stop.load(Ordering::Relaxed) {
+                let spans: Vec<_> = (0..20)
+                    .flat_map(|j| otlp::agent_trace(&otlp::trace_id(2, seq + j), now_ns()))
+                    .collect();
+                let n = spans.len() as u64;
+                let body = otlp::encode(&otlp::request("flood-svc", spans));
+                if otlp::post(&client, &url, body).is_ok_and(|r| r.status() == 200) {
+                    acknowledged.fetch_add(n, Ordering::Relaxed);
+                }
+                seq += 20;
+            }
+        }
+    });
+    // The test's own reads wait their turn like any client: retried on 429.
+    let count = |query: &str| loop {
+        let response = post_sql(&daemon.http, &daemon, query, "application/json").unwrap();
+        if response.status() == 429 {
+            continue;
+        }
+        assert_eq!(response.status(), 200, "{query}");
+        let body: Value = response.json().unwrap();
+        return body["rows"][0][0].as_i64().unwrap();
+    };
+    let drift_rows = || count("SELECT count(*) FROM drift WHERE monitor = 'flood-latency'");
+    let before = drift_rows();
+
+    // 16 clients run SELECT * FROM spans over and over for 8 seconds.
+    let statuses = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let flood: Vec<_> = (0..16)
+        .map(|_| {
+            let (stop, statuses) = (stop.clone(), statuses.clone());
+            let url = daemon.api("/api/v1/sql");
+            std::thread::spawn(move || {
+                let client = impatient(60);
+                while !stop.load(Ordering::Relaxed) {
+                    let status = client
+                        .post(&url)
+                        .json(&json!({ "query": "SELECT * FROM spans" }))
+                        .send()
+                        .map(|mut r| {
+                            let mut sink = Vec::new();
+                            let _ = r.read_to_end(&mut sink);
+                            r.status().as_u16()
+                        })
+                        .unwrap_or(0);
+                    statuses.lock().push(status);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(8));
+    let during = drift_rows();
+    stop.store(true, Ordering::Relaxed);
+    exporter.join().unwrap();
+    for client in flood {
+        client.join().unwrap();
+    }
+
+    // Every answer was a result or an admission refusal, never a failure.
+    let statuses = statuses.lock().clone();
+    assert!(statuses.iter().any(|s| *s == 200), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
+    // Every acknowledged span is there.
+    assert_eq!(
+        count("SELECT count(*) FROM spans") as u64,
+        acknowledged.load(Ordering::Relaxed)
+    );
+    // The monitor closed windows during the flood (one a second, less the first few).
+    assert!(
+        during >= before + 3,
+        "drift rows: {before} before, {during} during the flood"
+    );
+    wait_for(&daemon, "vigil_query_running", |v| v == 0.0);
+}

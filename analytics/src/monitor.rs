@@ -13,6 +13,7 @@
 mod cap;
 mod config;
 mod drift;
+mod metric;
 mod scheduler;
 mod series;
 mod signal;
@@ -26,5 +27,5 @@ pub use config::{BaselineConfig, BaselinePlan, Monitor, MonitorConfig, validate_
 pub use drift::{drift_batch, drift_rows, latest_rows};
 pub use scheduler::{Pass, Scheduler};
 pub use series::{DriftRow, Phase, SeriesState, WindowMeasure};
-pub use signal::{Measure, Signal, windows_sql};
+pub use signal::{Measure, MetricSignal, Signal, Statistic, windows_sql};
 pub use source::SqlSource;

@@ -1,8 +1,10 @@
 //! OTLP metrics into the `metrics` table (SPEC §3, §4): the OpenTelemetry Python SDK's and
 //! the Rust SDK's metric exporters over OTLP/HTTP protobuf and gRPC, with delta and
 //! cumulative temporality, checked through SQL to the last bucket; then OTLP/JSON with
-//! gzip, malformed requests, and a `kill -9` after the OK.
+//! gzip, malformed requests, and a `kill -9` after the OK; and a monitor on a metric
+//! (`monitor`).
 
+mod monitor;
 mod raw;
 mod sdk;
 

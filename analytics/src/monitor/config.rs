@@ -16,9 +16,10 @@ pub struct MonitorConfig {
     /// Unique name; the alert's `alertname`.
     pub name: String,
     /// `score:<name>`, `confidence`, `escalation_rate`, `error_rate`,
-    /// `latency_p50|p95|p99`, `cost_per_transaction` or `tokens_per_transaction`.
+    /// `latency_p50|p95|p99`, `cost_per_transaction`, `tokens_per_transaction` or
+    /// `metric:<name>:p50|p95|p99|mean|rate`.
     pub signal: String,
-    /// SQL predicate over the signal's source (`transactions` or `scores`) columns.
+    /// SQL predicate over the signal's source (`transactions`, `scores` or `metrics`) columns.
     #[serde(rename = "where")]
     pub filter: Option<String>,
     /// Columns of the source whose values split the data into series.
@@ -265,6 +266,19 @@ impl MonitorConfig {
                 "detector",
                 format!(
                     "{} compares distributions of values; signal {:?} is a rate",
+                    spec.name(),
+                    self.signal
+                ),
+            ));
+        }
+        // A metric window has one value (a quantile, a mean, a rate), not the raw values a
+        // distribution test compares.
+        if spec.is_distribution_test() && signal.is_metric() {
+            return Err(err(
+                "detector",
+                format!(
+                    "{} compares distributions of raw values; a metric signal ({:?}) has one value \
+                     per window (use cusum, ewma or shewhart)",
                     spec.name(),
                     self.signal
                 ),

@@ -188,7 +188,7 @@ impl Scheduler {
         }
         let shared_range = planned
             .iter()
-            .filter(|(i, _, _)| !self.monitors[*i].monitor.signal.is_score())
+            .filter(|(i, _, _)| self.monitors[*i].monitor.signal.reads_transactions())
             .fold(None, |range: Option<(i64, i64)>, &(_, from, until)| {
                 Some(range.map_or((from, until), |(a, b)| (a.min(from), b.max(until))))
             });
@@ -196,7 +196,7 @@ impl Scheduler {
         let columns: Vec<&str> = planned
             .iter()
             .map(|&(i, _, _)| &self.monitors[i].monitor)
-            .filter(|m| !m.signal.is_score())
+            .filter(|m| m.signal.reads_transactions())
             .flat_map(|m| m.signal.columns_read(m.filter.as_deref(), &m.group_by))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -283,7 +283,13 @@ impl Scheduler {
             for (j, &(index, from, until)) in group.iter().enumerate() {
                 let running = &self.monitors[index];
                 let monitor = &running.monitor;
-                let measures = figures(&result.batches, &monitor.group_by, &format!("m{j}_"));
+                let measures = measures(
+                    monitor,
+                    &result.batches,
+                    &monitor.group_by,
+                    &format!("m{j}_"),
+                    &mut pass.problems,
+                );
                 let overflow = cap::overflow_series(monitor.group_by.len());
                 let admitted = if monitor.group_by.is_empty() {
                     cap::Admitted {
@@ -336,7 +342,14 @@ impl Scheduler {
             let mut windows = admitted.measures;
             if let Some(q) = query {
                 let overflow = cap::overflow_series(monitor.group_by.len());
-                for mut window in figures(&overflows[q].batches, &[], "m0_") {
+                let folded = measures(
+                    monitor,
+                    &overflows[q].batches,
+                    &[],
+                    "m0_",
+                    &mut pass.problems,
+                );
+                for mut window in folded {
                     window.series.clone_from(&overflow);
                     window.labels = cap::overflow_labels(&monitor.group_by);
                     windows.push(window);
@@ -394,6 +407,24 @@ impl Scheduler {
             running.series.extend(states);
         }
     }
+}
+
+/// One monitor's windows from its query's result: [`figures`], or for a metric signal its
+/// points measured in Rust ([`super::MetricSignal::windows`]; its problems go to
+/// `problems`).
+fn measures(
+    monitor: &Monitor,
+    batches: &[arrow::record_batch::RecordBatch],
+    group_by: &[String],
+    prefix: &str,
+    problems: &mut Vec<String>,
+) -> Vec<WindowMeasure> {
+    let Signal::Metric(metric) = &monitor.signal else {
+        return figures(batches, group_by, prefix);
+    };
+    let (windows, found) = metric.windows(batches, group_by, monitor.window_ns);
+    problems.extend(found.into_iter().map(|p| format!("{}: {p}", monitor.name)));
+    windows
 }
 
 /// Reads one measure's rows of [`windows_sql`]: the columns named `prefix…`, in window

@@ -1,11 +1,14 @@
 //! What a monitor measures per window (SPEC §5 `signal`), and the SQL that measures it.
 //!
-//! Every signal is one aggregate over the rows of a window: `transactions` for the
-//! per-transaction KPIs, `scores` for `score:<name>`. The query for a range of closed
-//! windows returns one row per window and series with
+//! Every signal but the metric ones is one aggregate over the rows of a window:
+//! `transactions` for the per-transaction KPIs, `scores` for `score:<name>`. The query for
+//! a range of closed windows returns one row per window and series with
 //! `window_start` (ns), `series`, `g0…` (the group values), `n`, `d` (nonconforming count,
 //! rates only), `value` and `sample` (the raw values, distribution tests only).
+//! `metric:NAME:…` signals select the metric's points instead, and [`super::metric`] turns
+//! them into per-window figures (cumulative streams into increments first).
 
+pub use super::metric::{MetricSignal, Statistic};
 use crate::catalog::{INTERNAL_SCHEMA, SCORES_RAW, scores_sql, transactions_sql};
 
 /// The KPIs a monitor can watch.
@@ -25,6 +28,8 @@ pub enum Signal {
     CostPerTransaction,
     /// Mean input + output tokens per transaction.
     TokensPerTransaction,
+    /// A statistic of an OTLP metric's data points per window (`metric:NAME:p99`).
+    Metric(MetricSignal),
 }
 
 /// Columns of `transactions` a monitor may filter or group on.
@@ -70,6 +75,7 @@ impl std::fmt::Display for Signal {
             Signal::Latency(q) => write!(f, "latency_p{}", (q * 100.0).round()),
             Signal::CostPerTransaction => f.write_str("cost_per_transaction"),
             Signal::TokensPerTransaction => f.write_str("tokens_per_transaction"),
+            Signal::Metric(metric) => metric.fmt(f),
         }
     }
 }
@@ -89,12 +95,14 @@ impl Signal {
             "latency_p99" => Signal::Latency(0.99),
             "cost_per_transaction" => Signal::CostPerTransaction,
             "tokens_per_transaction" => Signal::TokensPerTransaction,
-            _ => match text.strip_prefix("score:") {
-                Some(name) if !name.is_empty() => Signal::Score(name.to_owned()),
+            _ => match (text.strip_prefix("score:"), text.strip_prefix("metric:")) {
+                (Some(name), _) if !name.is_empty() => Signal::Score(name.to_owned()),
+                (_, Some(rest)) => Signal::Metric(MetricSignal::parse(rest)?),
                 _ => {
                     return Err(format!(
-                        "unknown signal {text:?}; use score:<name>, confidence, escalation_rate, error_rate, \
-                         latency_p50, latency_p95, latency_p99, cost_per_transaction or tokens_per_transaction"
+                        "unknown signal {text:?}; use score:<name>, metric:<name>:p50|p95|p99|mean|rate, \
+                         confidence, escalation_rate, error_rate, latency_p50, latency_p95, latency_p99, \
+                         cost_per_transaction or tokens_per_transaction"
                     ));
                 }
             },
@@ -106,10 +114,11 @@ impl Signal {
         matches!(self, Signal::EscalationRate | Signal::ErrorRate)
     }
 
-    /// `transactions` or `scores`.
+    /// `transactions`, `scores` or `metrics`.
     pub fn source_name(&self) -> &'static str {
         match self {
             Signal::Score(_) => "scores",
+            Signal::Metric(_) => "metrics",
             _ => "transactions",
         }
     }
@@ -118,16 +127,18 @@ impl Signal {
     pub fn columns(&self) -> &'static [&'static str] {
         match self {
             Signal::Score(_) => &SCORE_COLUMNS,
+            Signal::Metric(_) => &super::metric::METRIC_COLUMNS,
             _ => &TRANSACTION_COLUMNS,
         }
     }
 
     /// The row expression (over [`Signal::source`]'s rows) whose aggregate is the window
     /// value: `value`, `confidence`, `duration_ms`, … (the pages order a window's worst
-    /// transactions by it).
+    /// transactions by it). A metric signal's window value is no aggregate of one row
+    /// expression; its `value` column (gauges and sums) stands in.
     pub fn measure(&self) -> &'static str {
         match self {
-            Signal::Score(_) => "value",
+            Signal::Score(_) | Signal::Metric(_) => "value",
             Signal::Confidence => "confidence",
             Signal::EscalationRate => "CASE WHEN escalated THEN 1 ELSE 0 END",
             Signal::ErrorRate => "CASE WHEN error THEN 1 ELSE 0 END",
@@ -142,7 +153,8 @@ impl Signal {
     /// Figures recorded beside the window value (the `kpis` column of `drift`), as
     /// (name, SQL aggregate): the confidence distribution (deciles 1, 5, 9 and a
     /// ten-bin histogram over [0, 1]), all three latency percentiles (exact), the
-    /// nonconforming count of a rate, and the window's totals of cost and tokens.
+    /// nonconforming count of a rate, and the window's totals of cost and tokens. None
+    /// for a metric signal, whose figures are computed in Rust ([`super::metric::Figures`]).
     pub fn kpis(&self) -> Vec<(String, String)> {
         let x = self.measure();
         let percentile = |q: f64| format!("percentile_cont({q}) WITHIN GROUP (ORDER BY {x})");
@@ -187,12 +199,23 @@ impl Signal {
                 ("min".to_owned(), format!("MIN({x})")),
                 ("max".to_owned(), format!("MAX({x})")),
             ],
+            Signal::Metric(_) => Vec::new(),
         }
     }
 
-    /// Whether the signal reads `scores` (else `transactions`).
+    /// Whether the signal reads `scores`.
     pub fn is_score(&self) -> bool {
         matches!(self, Signal::Score(_))
+    }
+
+    /// Whether the signal reads `metrics`.
+    pub fn is_metric(&self) -> bool {
+        matches!(self, Signal::Metric(_))
+    }
+
+    /// Whether the signal reads `transactions` (and so may share a pass's transactions).
+    pub fn reads_transactions(&self) -> bool {
+        !self.is_score() && !self.is_metric()
     }
 
     /// The transactions whose root starts in `[from_ns, to_ns)`, as a SQL relation of
@@ -241,10 +264,15 @@ impl Signal {
     }
 
     /// The source rows with `time` in `[from_ns, to_ns)`, as a SQL relation: the
-    /// transactions (roots in the range, sums over the spans near it) or the named scores.
+    /// transactions (roots in the range, sums over the spans near it), the named scores,
+    /// or the named metric's data points.
     pub fn source(&self, from_ns: i64, to_ns: i64) -> String {
         let range = format!("time >= {} AND time < {}", ts(from_ns), ts(to_ns));
         match self {
+            Signal::Metric(metric) => format!(
+                "SELECT * FROM metrics WHERE {range} AND metric = {}",
+                quote(&metric.name)
+            ),
             // A score that does not carry its trace, agent or service is resolved against
             // the spans that start at most ten minutes before it (evaluations and feedback
             // come after the response), so the cost follows the window, not history.
@@ -277,6 +305,7 @@ impl Signal {
     pub fn source_key(&self) -> String {
         match self {
             Signal::Score(name) => format!("score:{name}"),
+            Signal::Metric(metric) => format!("metric:{}", metric.name),
             _ => "transactions".to_owned(),
         }
     }
@@ -334,7 +363,7 @@ impl Signal {
             );
         }
         match shared {
-            Some(name) if !self.is_score() => format!(
+            Some(name) if self.reads_transactions() => format!(
                 "SELECT * FROM {name} WHERE time >= {} AND time < {}",
                 ts(from_ns),
                 ts(to_ns)
@@ -366,6 +395,9 @@ pub struct Measure<'a> {
 /// ([`Signal::incomplete_scores_sql`] counted none): the stored scores are then read as
 /// they are, without the joins that resolve them.
 ///
+/// For metric signals (every measure then reads the same metric) it is instead
+/// [`MetricSignal::points_sql`]: the points, which [`MetricSignal::windows`] measures.
+///
 /// # Panics
 /// When `measures` is empty.
 pub fn windows_sql(
@@ -377,6 +409,9 @@ pub fn windows_sql(
     shared: Option<&str>,
     complete_scores: bool,
 ) -> String {
+    if let Signal::Metric(metric) = measures[0].signal {
+        return metric.points_sql(filter, group_by, window_ns, range);
+    }
     let groups: Vec<String> = group_by.iter().map(|c| format!("\"{c}\"")).collect();
     let series = series_sql(group_by);
     let group_values: String = groups
@@ -419,13 +454,15 @@ impl Signal {
     /// The first and last `time` of the signal's source at or after `from_ns` (all of it
     /// for `None`), as `lo`, `hi` nanoseconds; both null when there is none. One query
     /// serves every monitor on the same source ([`Signal::source_name`]): for scores it
-    /// spans all score names, which at worst starts a monitor at an earlier, empty window.
+    /// spans all score names (metrics: all metric names), which at worst starts a monitor
+    /// at an earlier, empty window.
     pub fn extent_sql(&self, from_ns: Option<i64>) -> String {
         let since = from_ns.map_or_else(|| "TRUE".to_owned(), |f| format!("time >= {}", ts(f)));
         // Scores as stored: the `scores` view would resolve every score against all spans
         // only for their times.
         let table = match self {
             Signal::Score(_) => format!("{INTERNAL_SCHEMA}.{SCORES_RAW} WHERE"),
+            Signal::Metric(_) => "metrics WHERE".to_owned(),
             _ => "spans WHERE parent_span_id IS NULL AND".to_owned(),
         };
         format!(
@@ -443,11 +480,11 @@ const TRANSACTION_SPAN_NS: i64 = 600_000_000_000;
 const SCORE_SPAN_LOOKBACK_NS: i64 = 600_000_000_000;
 
 /// A timestamp literal of the same type as the time columns.
-fn ts(ns: i64) -> String {
+pub(super) fn ts(ns: i64) -> String {
     format!("arrow_cast({ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))')")
 }
 
 /// A SQL string literal.
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }

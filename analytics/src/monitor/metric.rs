@@ -1,0 +1,779 @@
+//! Metric signals (`metric:NAME:p50|p95|p99|mean|rate`): a KPI per window measured from the
+//! OTLP data points of the `metrics` table, as Prometheus measures its series.
+//!
+//! The SQL of [`MetricSignal::points_sql`] only selects the points of one metric (and the
+//! monitor's `where`) in the window range plus a lookback; the arithmetic is done here, in
+//! Rust, because it is per stream and ordered in time, which SQL aggregates are not:
+//!
+//! 1. **Streams.** Points are split into streams: one per metric, type, temporality,
+//!    service, agent, scope, promoted GenAI attributes, point attributes and resource
+//!    attributes (OTLP's "timeseries" identity, Prometheus' label set). Each stream is
+//!    sorted by time, so points that arrived out of order count as if in order.
+//! 2. **Increments** ([`increments`]). Delta temporality: every point is its own increment.
+//!    Cumulative: a point's increment is its value minus the stream's previous point's,
+//!    when that point is at most the lookback before the window start; a counter reset —
+//!    the start time changed, or a monotonic value (a histogram's count or a bucket)
+//!    decreased — counts the whole new value, as Prometheus' `increase`/`rate` do ("any
+//!    decrease in the value is taken as a counter reset", `docs/querying/functions.md`;
+//!    `promql/functions.go`, `extrapolatedRate`). A point without a previous one counts
+//!    its whole value only when its start time lies within the lookback (the stream began
+//!    there from zero, as Prometheus' created-timestamp zero ingestion adds a 0 sample at
+//!    the start time); otherwise it is only the base of the next increment. So a window's
+//!    increase is the value at its last point minus the value at the last point before it.
+//!    Unlike Prometheus' `rate`, the point before the window is used and nothing is
+//!    extrapolated to the window edges (Prometheus' `rate` reads only the points inside
+//!    its range and extrapolates, `extrapolatedRate`). Gauges are taken as they are.
+//! 3. **Windows** ([`Accumulator`]). A series (`group_by` values) adds the increments of
+//!    its streams per window (the window of the point's time): histogram bucket counts
+//!    element-wise (PromQL's `sum by (le)`), then
+//!    - `p50|p95|p99`: [`bucket_quantile`] of the merged buckets, Prometheus'
+//!      `histogram_quantile` interpolation (the very function SQL's `histogram_quantile`
+//!      calls);
+//!    - `mean`: Δsum / Δcount of a histogram, the mean of a gauge's values;
+//!    - `rate`: the increase per second of a sum, or of a histogram's count.
+//!
+//! A statistic the metric's type does not have (the p99 of a gauge, the rate of a gauge,
+//! the mean of a sum; exponential histograms and summaries are not read) is a per-window
+//! error: the config cannot know a metric's type, the data says it. The window is then
+//! skipped for that series and the problem logged, naming the metric and its type.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use schemas::tables::{metric_columns as col, metric_types, temporalities};
+
+use super::series::WindowMeasure;
+use crate::functions::histogram::{bucket_quantile, otlp_buckets};
+
+#[cfg(test)]
+mod tests;
+
+/// What a metric signal computes per window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Statistic {
+    /// The q-quantile of a histogram's observations in the window (q = 0.5, 0.95, 0.99),
+    /// in the metric's unit.
+    Quantile(f64),
+    /// Δsum / Δcount of a histogram; the mean of a gauge's values.
+    Mean,
+    /// Increase per second of a sum (or of a histogram's count), 1/s in the metric's unit.
+    Rate,
+}
+
+/// `metric:NAME:STATISTIC`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSignal {
+    /// The OTLP metric name (may contain dots and colons).
+    pub name: String,
+    /// What is computed per window.
+    pub statistic: Statistic,
+}
+
+/// How far before a window start the previous point of a cumulative stream may lie for
+/// the window's first point to count its difference to it: Prometheus' default
+/// `--query.lookback-delta`, 5 minutes, or the window when longer, ns.
+pub const LOOKBACK_NS: i64 = 300_000_000_000;
+
+/// Columns of `metrics` a metric monitor may group on (attributes that are not promoted to
+/// a column can be picked with `where`, e.g. `attributes['tenant'] = 'acme'`).
+pub const METRIC_COLUMNS: [&str; 11] = [
+    col::SERVICE_NAME,
+    col::AGENT_NAME,
+    col::OPERATION,
+    col::PROVIDER,
+    col::REQUEST_MODEL,
+    col::RESPONSE_MODEL,
+    col::TOKEN_TYPE,
+    col::ERROR_TYPE,
+    col::SCOPE_NAME,
+    col::UNIT,
+    col::METRIC,
+];
+
+/// The columns whose values identify a stream (beside the metric name).
+const STREAM_COLUMNS: [&str; 13] = [
+    col::TYPE,
+    col::TEMPORALITY,
+    col::SERVICE_NAME,
+    col::AGENT_NAME,
+    col::SCOPE_NAME,
+    col::OPERATION,
+    col::PROVIDER,
+    col::REQUEST_MODEL,
+    col::RESPONSE_MODEL,
+    col::TOKEN_TYPE,
+    col::ERROR_TYPE,
+    col::ATTRIBUTES,
+    col::RESOURCE_ATTRIBUTES,
+];
+
+impl std::fmt::Display for MetricSignal {
+    /// `metric:NAME:p99`, as [`MetricSignal::parse`] reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let statistic = match self.statistic {
+            Statistic::Quantile(q) => format!("p{}", (q * 100.0).round()),
+            Statistic::Mean => "mean".into(),
+            Statistic::Rate => "rate".into(),
+        };
+        write!(f, "metric:{}:{statistic}", self.name)
+    }
+}
+
+impl MetricSignal {
+    /// Parses what follows `metric:`: `NAME:p50|p95|p99|mean|rate`.
+    ///
+    /// # Errors
+    /// A message naming what is wrong (no name, an unknown statistic).
+    pub fn parse(rest: &str) -> Result<MetricSignal, String> {
+        let Some((name, statistic)) = rest.rsplit_once(':') else {
+            return Err(format!(
+                "metric:{rest:?} needs a statistic: metric:<name>:p50|p95|p99|mean|rate"
+            ));
+        };
+        if name.is_empty() {
+            return Err("metric:<name>:<statistic> needs a metric name".into());
+        }
+        let statistic = match statistic {
+            "p50" => Statistic::Quantile(0.50),
+            "p95" => Statistic::Quantile(0.95),
+            "p99" => Statistic::Quantile(0.99),
+            "mean" => Statistic::Mean,
+            "rate" => Statistic::Rate,
+            other => {
+                return Err(format!(
+                    "unknown metric statistic {other:?}; use p50, p95, p99, mean or rate"
+                ));
+            }
+        };
+        Ok(MetricSignal {
+            name: name.to_owned(),
+            statistic,
+        })
+    }
+
+    /// The lookback of a monitor with windows of `window_ns`: [`LOOKBACK_NS`] or the
+    /// window, whichever is longer.
+    pub fn lookback_ns(window_ns: i64) -> i64 {
+        LOOKBACK_NS.max(window_ns)
+    }
+
+    /// The points of this metric that the windows in `[from_ns, to_ns)` need: those in the
+    /// range and in the lookback before it, that pass `filter`, ordered by time. Columns:
+    /// `series`, `g0…` (the group values), `stream_…` (what identifies a stream),
+    /// `time_ns`, `start_ns`, `in_range` (false for lookback points), `type`,
+    /// `temporality`, `monotonic`, `value`, `count`, `sum`, `bounds`, `bucket_counts`.
+    pub fn points_sql(
+        &self,
+        filter: Option<&str>,
+        group_by: &[String],
+        window_ns: i64,
+        (from_ns, to_ns): (i64, i64),
+    ) -> String {
+        let series = super::signal::series_sql(group_by);
+        let group_values: String = group_by
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!(", CAST(\"{g}\" AS VARCHAR) AS g{i}"))
+            .collect();
+        let stream: String = STREAM_COLUMNS
+            .iter()
+            .map(|c| format!(", \"{c}\" AS \"stream_{c}\""))
+            .collect();
+        let filter = filter.map_or_else(|| "TRUE".to_owned(), |f| format!("({f})"));
+        format!(
+            "SELECT {series} AS series{group_values}{stream}, \
+                    CAST(time AS BIGINT) AS time_ns, CAST(start_time AS BIGINT) AS start_ns, \
+                    time >= {from} AS in_range, \
+                    type, temporality, monotonic, CAST(value AS DOUBLE) AS value, \
+                    CAST(count AS DOUBLE) AS count, sum, bounds, bucket_counts \
+             FROM (SELECT * FROM metrics WHERE metric = {name} AND time >= {lo} AND time < {hi}) src \
+             WHERE {filter} ORDER BY time_ns",
+            name = super::signal::quote(&self.name),
+            from = super::signal::ts(from_ns),
+            lo = super::signal::ts(from_ns - Self::lookback_ns(window_ns)),
+            hi = super::signal::ts(to_ns),
+        )
+    }
+
+    /// The windows of the range of a [`MetricSignal::points_sql`] result, measured: in
+    /// window order, each window's series in order of name; and the problems met (a
+    /// window a statistic does not apply to, unreadable points), each naming the series
+    /// and window. The lookback's points serve only as the base of the first increments.
+    pub fn windows(
+        &self,
+        batches: &[RecordBatch],
+        group_by: &[String],
+        window_ns: i64,
+    ) -> (Vec<WindowMeasure>, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut streams: HashMap<String, Stream> = HashMap::new();
+        for batch in batches {
+            if let Err(e) = read_points(batch, group_by, &mut streams) {
+                problems.push(format!("{}: {e}", self));
+                return (Vec::new(), problems);
+            }
+        }
+        let (out, found) = self.measure(streams.into_values().collect(), window_ns);
+        problems.extend(found);
+        (out, problems)
+    }
+
+    /// [`MetricSignal::windows`] over streams already read: each is sorted by time, turned
+    /// into increments, and added up per series and window.
+    fn measure(
+        &self,
+        mut streams: Vec<Stream>,
+        window_ns: i64,
+    ) -> (Vec<WindowMeasure>, Vec<String>) {
+        let mut problems = Vec::new();
+        let lookback = Self::lookback_ns(window_ns);
+        // (series, window start) → what its streams added up to.
+        let mut windows: BTreeMap<(String, i64), (Accumulator, &Stream)> = BTreeMap::new();
+        for stream in &mut streams {
+            let mut order: Vec<usize> = (0..stream.points.len()).collect();
+            order.sort_by_key(|&i| stream.points[i].time_ns);
+            stream.points = order.iter().map(|&i| stream.points[i].clone()).collect();
+            stream.in_range = order.iter().map(|&i| stream.in_range[i]).collect();
+        }
+        for stream in &streams {
+            for (i, (window, increment)) in increments(&stream.points, window_ns, lookback) {
+                if !stream.in_range[i] {
+                    continue;
+                }
+                windows
+                    .entry((stream.series.clone(), window))
+                    .or_insert_with(|| (Accumulator::default(), stream))
+                    .0
+                    .add(increment);
+            }
+        }
+        let mut out = Vec::new();
+        for ((series, start_ns), (accumulator, stream)) in windows {
+            match accumulator.finish(self.statistic, window_ns) {
+                Ok(Some(figures)) => out.push(WindowMeasure {
+                    start_ns,
+                    series,
+                    labels: stream.labels.clone(),
+                    n: figures.n,
+                    d: None,
+                    value: Some(figures.value),
+                    sample: Vec::new(),
+                    kpis: figures.kpis,
+                }),
+                Ok(None) => {}
+                Err(e) => problems.push(format!("{self} series {series:?} window {start_ns}: {e}")),
+            }
+        }
+        // Window order, as the SQL of the other signals returns them.
+        out.sort_by(|a, b| (a.start_ns, &a.series).cmp(&(b.start_ns, &b.series)));
+        (out, problems)
+    }
+}
+
+/// The OTLP data kind of a point, with what its arithmetic needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// A gauge: values taken as they are.
+    Gauge,
+    /// A sum; a monotonic one's decrease is a reset.
+    Sum {
+        /// `is_monotonic`.
+        monotonic: bool,
+    },
+    /// An explicit-bucket histogram.
+    Histogram,
+    /// Anything else (`exponential_histogram`, `summary`): not read.
+    Other(String),
+}
+
+impl Kind {
+    fn name(&self) -> &str {
+        match self {
+            Kind::Gauge => metric_types::GAUGE,
+            Kind::Sum { .. } => metric_types::SUM,
+            Kind::Histogram => metric_types::HISTOGRAM,
+            Kind::Other(name) => name,
+        }
+    }
+}
+
+/// One data point of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Time of the point, ns since the epoch.
+    pub time_ns: i64,
+    /// Start of its aggregation interval, ns; `None` when the point has none.
+    pub start_ns: Option<i64>,
+    /// Its data kind.
+    pub kind: Kind,
+    /// Cumulative (else delta; gauges have none).
+    pub cumulative: bool,
+    /// What the point holds.
+    pub payload: Payload,
+}
+
+/// The numbers of a point, or of an increment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A gauge's or a sum's value.
+    Number(f64),
+    /// A histogram's count, sum (when recorded), bounds and per-bucket counts
+    /// (`len(buckets) = len(bounds) + 1`, OTLP's layout).
+    Histogram {
+        /// Observations.
+        count: f64,
+        /// Sum of the observations, when recorded.
+        sum: Option<f64>,
+        /// Explicit bounds.
+        bounds: Vec<f64>,
+        /// Count per bucket.
+        buckets: Vec<f64>,
+    },
+}
+
+/// One stream's points and the series it belongs to.
+struct Stream {
+    series: String,
+    labels: BTreeMap<String, Option<String>>,
+    points: Vec<Point>,
+    /// Per point (in the same order once sorted): not a lookback point.
+    in_range: Vec<bool>,
+}
+
+/// An increment of one stream, tagged with the kind it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Increment {
+    /// The data kind of the stream.
+    pub kind: Kind,
+    /// A gauge's value, a sum's increase, or a histogram's increase per bucket.
+    pub payload: Payload,
+}
+
+/// A stream's increments, each with the index of the point it belongs to and that point's
+/// window start, in time order; `points` sorted by time. See the module docs for the
+/// rules (step 2).
+pub fn increments(
+    points: &[Point],
+    window_ns: i64,
+    lookback_ns: i64,
+) -> Vec<(usize, (i64, Increment))> {
+    let mut out = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        let window = point.time_ns.div_euclid(window_ns) * window_ns;
+        let since = window - lookback_ns;
+        let payload = if !point.cumulative || point.kind == Kind::Gauge {
+            Some(point.payload.clone())
+        } else {
+            let previous = i
+                .checked_sub(1)
+                .map(|j| &points[j])
+                .filter(|p| p.time_ns >= since && p.kind == point.kind);
+            match previous {
+                Some(previous) if !is_reset(previous, point) => {
+                    difference(&previous.payload, &point.payload)
+                }
+                // A reset: the counter started again from zero.
+                Some(_) => Some(point.payload.clone()),
+                // The stream began within the lookback, from zero at its start time.
+                None if point
+                    .start_ns
+                    .is_some_and(|s| s >= since && s < point.time_ns) =>
+                {
+                    Some(point.payload.clone())
+                }
+                None => None,
+            }
+        };
+        if let Some(payload) = payload {
+            out.push((
+                i,
+                (
+                    window,
+                    Increment {
+                        kind: point.kind.clone(),
+                        payload,
+                    },
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether `point` restarted its cumulative stream after `previous`: its start time
+/// changed, or a monotonic count decreased (Prometheus: "any decrease in the value is
+/// taken as a counter reset"), or the histogram layout changed.
+fn is_reset(previous: &Point, point: &Point) -> bool {
+    if let (Some(a), Some(b)) = (previous.start_ns, point.start_ns)
+        && a != b
+    {
+        return true;
+    }
+    match (&previous.payload, &point.payload) {
+        (Payload::Number(a), Payload::Number(b)) => {
+            matches!(point.kind, Kind::Sum { monotonic: true }) && b < a
+        }
+        (
+            Payload::Histogram {
+                count: c0,
+                bounds: b0,
+                buckets: k0,
+                ..
+            },
+            Payload::Histogram {
+                count: c1,
+                bounds: b1,
+                buckets: k1,
+                ..
+            },
+        ) => {
+            c1 < c0
+                || b0 != b1
+                || k0.len() != k1.len()
+                || k0.iter().zip(k1).any(|(before, after)| after < before)
+        }
+        _ => true,
+    }
+}
+
+/// `point − previous`, both of the same kind and layout (not a reset).
+fn difference(previous: &Payload, point: &Payload) -> Option<Payload> {
+    match (previous, point) {
+        (Payload::Number(a), Payload::Number(b)) => Some(Payload::Number(b - a)),
+        (
+            Payload::Histogram {
+                count: c0,
+                sum: s0,
+                buckets: k0,
+                ..
+            },
+            Payload::Histogram {
+                count,
+                sum,
+                bounds,
+                buckets,
+            },
+        ) => Some(Payload::Histogram {
+            count: count - c0,
+            sum: sum.zip(*s0).map(|(s1, s0)| s1 - s0),
+            bounds: bounds.clone(),
+            buckets: buckets.iter().zip(k0).map(|(b, a)| b - a).collect(),
+        }),
+        _ => None,
+    }
+}
+
+/// One series' increments in one window, added up.
+#[derive(Debug, Default)]
+pub struct Accumulator {
+    kind: Option<Kind>,
+    /// Increments added.
+    increments: i64,
+    /// Gauge values.
+    values: Vec<f64>,
+    /// Sum increase, or histogram count increase.
+    increase: f64,
+    /// Histogram sum increase; `None` once an increment lacked its sum.
+    sum: Option<f64>,
+    bounds: Option<Vec<f64>>,
+    buckets: Vec<f64>,
+    error: Option<String>,
+}
+
+/// A window's value, its number of observations or points, and its figures (`kpis`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    /// Observations (histograms) or points (gauges, sums) the value is computed from.
+    pub n: i64,
+    /// The statistic.
+    pub value: f64,
+    /// The figures beside it: `p50`, `p95`, `p99`, `count`, `sum` of a histogram;
+    /// `increase` of a sum; `min`, `max` of a gauge.
+    pub kpis: BTreeMap<String, Option<f64>>,
+}
+
+impl Accumulator {
+    /// Adds one stream's increment.
+    pub fn add(&mut self, increment: Increment) {
+        if self.error.is_some() {
+            return;
+        }
+        let kind = self.kind.get_or_insert_with(|| increment.kind.clone());
+        if kind.name() != increment.kind.name() {
+            self.error = Some(format!(
+                "the metric has points of type {} and {}",
+                kind.name(),
+                increment.kind.name()
+            ));
+            return;
+        }
+        if self.increments == 0 {
+            self.sum = Some(0.0);
+        }
+        self.increments += 1;
+        match increment.payload {
+            Payload::Number(v) if increment.kind == Kind::Gauge => self.values.push(v),
+            Payload::Number(v) => self.increase += v,
+            Payload::Histogram {
+                count,
+                sum,
+                bounds,
+                buckets,
+            } => {
+                self.increase += count;
+                self.sum = self.sum.zip(sum).map(|(a, b)| a + b);
+                match &self.bounds {
+                    None => {
+                        self.bounds = Some(bounds);
+                        self.buckets = buckets;
+                    }
+                    Some(have) if *have == bounds && self.buckets.len() == buckets.len() => {
+                        for (total, b) in self.buckets.iter_mut().zip(buckets) {
+                            *total += b;
+                        }
+                    }
+                    Some(have) => {
+                        self.error = Some(format!(
+                            "histograms with different bounds cannot be merged: {have:?} and {bounds:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The statistic of the window; `None` when it has none (a histogram without new
+    /// observations, a window with only base points).
+    ///
+    /// # Errors
+    /// When the metric's type has no such statistic, or its points could not be merged.
+    pub fn finish(self, statistic: Statistic, window_ns: i64) -> Result<Option<Figures>, String> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let Some(kind) = self.kind else {
+            return Ok(None);
+        };
+        let seconds = window_ns as f64 / 1e9;
+        let wrong = |what: &str| {
+            Err(format!(
+                "{what} of a metric of type {}: p50/p95/p99 need a histogram, mean a histogram or a \
+                 gauge, rate a sum or a histogram",
+                kind.name()
+            ))
+        };
+        let figure = |v: f64| (v.is_finite()).then_some(v);
+        match (&kind, statistic) {
+            (Kind::Histogram, _) => {
+                let bounds = self.bounds.unwrap_or_default();
+                let buckets = otlp_buckets("metric monitor", &bounds, &self.buckets)
+                    .map_err(|e| e.to_string())?;
+                let quantile = |q: f64| bucket_quantile(q, buckets.clone());
+                let count = self.increase;
+                let value = match statistic {
+                    Statistic::Quantile(q) => quantile(q),
+                    Statistic::Mean => self.sum.map_or(f64::NAN, |s| s / count),
+                    Statistic::Rate => count / seconds,
+                };
+                if count <= 0.0 || !value.is_finite() {
+                    return Ok(None);
+                }
+                let kpis = [
+                    ("p50", figure(quantile(0.5))),
+                    ("p95", figure(quantile(0.95))),
+                    ("p99", figure(quantile(0.99))),
+                    ("count", Some(count)),
+                    ("sum", self.sum),
+                ];
+                Ok(Some(Figures {
+                    n: count.round() as i64,
+                    value,
+                    kpis: kpis.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                }))
+            }
+            (Kind::Gauge, Statistic::Mean) => {
+                let n = self.values.len();
+                let kpis = [
+                    ("min", self.values.iter().copied().reduce(f64::min)),
+                    ("max", self.values.iter().copied().reduce(f64::max)),
+                ];
+                Ok(Some(Figures {
+                    n: n as i64,
+                    value: self.values.iter().sum::<f64>() / n as f64,
+                    kpis: kpis.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                }))
+            }
+            (Kind::Sum { .. }, Statistic::Rate) => Ok(Some(Figures {
+                n: self.increments,
+                value: self.increase / seconds,
+                kpis: BTreeMap::from([("increase".to_owned(), Some(self.increase))]),
+            })),
+            (Kind::Other(_), _) => wrong("no statistic is read"),
+            (_, Statistic::Quantile(_)) => wrong("a quantile"),
+            (_, Statistic::Mean) => wrong("a mean"),
+            (_, Statistic::Rate) => wrong("a rate"),
+        }
+    }
+}
+
+/// Reads the points of one result batch of [`MetricSignal::points_sql`] into `streams`.
+fn read_points(
+    batch: &RecordBatch,
+    group_by: &[String],
+    streams: &mut HashMap<String, Stream>,
+) -> Result<(), String> {
+    let column = |name: &str| -> Result<&ArrayRef, String> {
+        batch
+            .schema()
+            .index_of(name)
+            .map(|i| batch.column(i))
+            .map_err(|_| format!("the points query has no column {name}"))
+    };
+    let cast = |name: &str, to: &DataType| -> Result<ArrayRef, String> {
+        arrow::compute::cast(column(name)?, to).map_err(|e| format!("{name}: {e}"))
+    };
+    let floats = DataType::new_list(DataType::Float64, true);
+    let (time, start) = (
+        cast("time_ns", &DataType::Int64)?,
+        cast("start_ns", &DataType::Int64)?,
+    );
+    let (time, start) = (
+        time.as_primitive::<Int64Type>(),
+        start.as_primitive::<Int64Type>(),
+    );
+    let (kind, temporality, monotonic) = (
+        cast(col::TYPE, &DataType::Utf8)?,
+        cast(col::TEMPORALITY, &DataType::Utf8)?,
+        cast(col::MONOTONIC, &DataType::Boolean)?,
+    );
+    let (kind, temporality, monotonic) = (
+        kind.as_string::<i32>(),
+        temporality.as_string::<i32>(),
+        monotonic.as_boolean(),
+    );
+    let numbers: Vec<ArrayRef> = [col::VALUE, col::COUNT, col::SUM]
+        .iter()
+        .map(|c| cast(c, &DataType::Float64))
+        .collect::<Result<_, _>>()?;
+    let [value, count, sum] = [0, 1, 2].map(|i| numbers[i].as_primitive::<Float64Type>());
+    let (bounds, buckets) = (
+        cast(col::BOUNDS, &floats)?,
+        cast(col::BUCKET_COUNTS, &floats)?,
+    );
+    let (bounds, buckets) = (bounds.as_list::<i32>(), buckets.as_list::<i32>());
+    let series = cast("series", &DataType::Utf8)?;
+    let series = series.as_string::<i32>();
+    let in_range = cast("in_range", &DataType::Boolean)?;
+    let in_range = in_range.as_boolean();
+    let groups: Vec<ArrayRef> = (0..group_by.len())
+        .map(|i| cast(&format!("g{i}"), &DataType::Utf8))
+        .collect::<Result<_, _>>()?;
+    let options = FormatOptions::default();
+    let stream_columns: Vec<&ArrayRef> = STREAM_COLUMNS
+        .iter()
+        .map(|c| column(&format!("stream_{c}")))
+        .collect::<Result<_, _>>()?;
+    let formatters: Vec<Option<ArrayFormatter<'_>>> = stream_columns
+        .iter()
+        .map(|a| match a.data_type() {
+            DataType::Map(..) => None,
+            _ => ArrayFormatter::try_new(a.as_ref(), &options).ok(),
+        })
+        .collect();
+    let list = |l: &arrow::array::ListArray, row: usize| -> Vec<f64> {
+        if l.is_null(row) {
+            return Vec::new();
+        }
+        l.value(row)
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect()
+    };
+    for row in 0..batch.num_rows() {
+        let series_name = series.value(row).to_owned();
+        let mut key = series_name.clone();
+        for (array, formatter) in stream_columns.iter().zip(&formatters) {
+            key.push('\u{1f}');
+            match formatter {
+                Some(f) => key.push_str(&f.value(row).to_string()),
+                None => key.push_str(&map_text(array, row)),
+            }
+        }
+        let kind_name = kind.value(row);
+        let point_kind = match kind_name {
+            metric_types::GAUGE => Kind::Gauge,
+            metric_types::SUM => Kind::Sum {
+                monotonic: !monotonic.is_null(row) && monotonic.value(row),
+            },
+            metric_types::HISTOGRAM => Kind::Histogram,
+            other => Kind::Other(other.to_owned()),
+        };
+        let number = |a: &arrow::array::Float64Array| (!a.is_null(row)).then(|| a.value(row));
+        let payload = match point_kind {
+            Kind::Histogram => Payload::Histogram {
+                count: number(count).unwrap_or(0.0),
+                sum: number(sum),
+                bounds: list(bounds, row),
+                buckets: list(buckets, row),
+            },
+            _ => Payload::Number(number(value).unwrap_or(f64::NAN)),
+        };
+        let stream = streams.entry(key).or_insert_with(|| Stream {
+            series: series_name,
+            labels: group_by
+                .iter()
+                .zip(&groups)
+                .map(|(name, values)| {
+                    let values = values.as_string::<i32>();
+                    (
+                        name.clone(),
+                        (!values.is_null(row)).then(|| values.value(row).to_owned()),
+                    )
+                })
+                .collect(),
+            points: Vec::new(),
+            in_range: Vec::new(),
+        });
+        stream.in_range.push(in_range.value(row));
+        stream.points.push(Point {
+            time_ns: time.value(row),
+            start_ns: (!start.is_null(row)).then(|| start.value(row)),
+            kind: point_kind,
+            cumulative: !temporality.is_null(row)
+                && temporality.value(row) == temporalities::CUMULATIVE,
+            payload,
+        });
+    }
+    Ok(())
+}
+
+/// A map cell as text with its entries sorted by key, so that the same attributes in
+/// another order are the same stream.
+fn map_text(array: &ArrayRef, row: usize) -> String {
+    let Some(map) = array.as_map_opt() else {
+        return String::new();
+    };
+    if map.is_null(row) {
+        return String::new();
+    }
+    let entries = map.value(row);
+    let options = FormatOptions::default();
+    let (Ok(keys), Ok(values)) = (
+        ArrayFormatter::try_new(entries.column(0).as_ref(), &options),
+        ArrayFormatter::try_new(entries.column(1).as_ref(), &options),
+    ) else {
+        return String::new();
+    };
+    let mut pairs: Vec<(String, String)> = (0..entries.len())
+        .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}\u{1e}{v}"))
+        .collect::<Vec<_>>()
+        .join("\u{1d}")
+}

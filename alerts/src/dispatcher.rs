@@ -8,9 +8,9 @@
 //! ([`Dispatcher::start`]), copies [`Dispatcher::records_after`] into the `alerts` table
 //! and acknowledges them, and calls [`Dispatcher::drain`] at shutdown.
 //!
-//! Every state change is committed (fsynced) before the call returns, and memory is
-//! only updated after the commit: a failed commit changes nothing. Store calls run on
-//! tokio's blocking pool.
+//! Every state change is committed (fsynced) before the call returns, and a failed
+//! commit changes nothing: a change writes the entries it touched, and puts them back in
+//! memory if the write fails. Store calls run on tokio's blocking pool.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -24,12 +24,12 @@ use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::email::EmailNotifier;
-use crate::engine::{AlertView, Engine, EngineState, Output, ReceiverRoute, Settings};
+use crate::engine::{AlertView, Engine, Output, ReceiverRoute, Settings};
 use crate::error::{Error, Result};
 use crate::evaluation::Evaluation;
 use crate::notification::{DeliveryOutcome, Notification};
 use crate::notifier::Notifier;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, StateWrites};
 use crate::receiver::{AlertingConfig, Receiver, Target};
 use crate::record::{AlertRecord, RecordKind};
 use crate::silence::{Silence, SilenceSpec, SilenceState};
@@ -102,7 +102,7 @@ pub struct SilenceView {
 
 /// The alerting engine with its store, notifiers and loop.
 pub struct Dispatcher {
-    engine: Mutex<Engine>,
+    engine: Arc<Mutex<Engine>>,
     outbox: Arc<Outbox>,
     notifiers: BTreeMap<String, Arc<dyn Notifier>>,
     concurrency: usize,
@@ -152,10 +152,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::Task(e.to_string()))?
 }
 
-fn encode(state: &EngineState) -> Vec<u8> {
-    serde_json::to_vec(state).unwrap_or_else(|e| unreachable!("engine state encodes: {e}"))
-}
-
 impl Dispatcher {
     /// Opens the store (resuming the stored state and pending deliveries) and builds
     /// the engine. Blocking: call before serving, or from a blocking context.
@@ -192,13 +188,7 @@ impl Dispatcher {
         if let Some(warning) = &switch.warning {
             tracing::warn!("{warning}");
         }
-        let state: EngineState = match outbox.load_state()? {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
-                key: "state/engine".into(),
-                source,
-            })?,
-            None => EngineState::default(),
-        };
+        let state = outbox.load_state()?;
         let routes = receivers
             .iter()
             .map(|r| ReceiverRoute {
@@ -214,10 +204,17 @@ impl Dispatcher {
             resolved_retention: alerting.resolved_retention,
             silence_retention: alerting.silence_retention,
         };
-        let engine = Engine::new(rules, routes, settings, state)?;
+        let mut engine = Engine::new(rules, routes, settings, state)?;
+        // Alerts of monitors no longer configured were forgotten: store that now, so the
+        // journal is empty before the first change.
+        let forgotten = engine.take_touched();
+        let writes = StateWrites::of(engine.state(), &forgotten);
+        if !writes.is_empty() {
+            outbox.commit(Some(&writes), &[], Vec::new())?;
+        }
         let last = outbox.last_seq()?;
         Ok(Self {
-            engine: Mutex::new(engine),
+            engine: Arc::new(Mutex::new(engine)),
             outbox: Arc::new(outbox),
             notifiers,
             concurrency: alerting.concurrency.max(1),
@@ -235,27 +232,51 @@ impl Dispatcher {
         })
     }
 
-    /// Applies `change` to a clone of the engine, commits the clone's state with the
-    /// output, then keeps the clone. Returns the committed records.
-    async fn commit_change<T>(
+    /// Applies `change` to the engine, commits the entries of the state it changed with
+    /// its output, and returns the committed records. If `change` or the commit fails,
+    /// the changed entries are put back as they were ([`Engine::restore`]), so memory
+    /// changes only with a commit: the engine lock is held throughout, and nobody sees
+    /// the state between the change and the commit.
+    ///
+    /// # Cancellation
+    /// The change and the commit run on the blocking pool to their end even if the
+    /// caller is dropped, so the engine is never left changed but uncommitted.
+    async fn commit_change<T: Send + 'static>(
         &self,
-        change: impl FnOnce(&mut Engine) -> Result<(T, Output)>,
+        change: impl FnOnce(&mut Engine) -> Result<(T, Output)> + Send + 'static,
     ) -> Result<(T, Vec<AlertRecord>)> {
-        let mut engine = self.engine.lock().await;
-        let mut next = engine.clone();
-        let (value, out) = change(&mut next)?;
-        let state = encode(next.state());
-        if out.records.is_empty() && out.notifications.is_empty() && state == encode(engine.state())
-        {
-            // Nothing changed (the loop ticks every second): no write, no fsync.
-            return Ok((value, Vec::new()));
-        }
+        let mut engine = Arc::clone(&self.engine).lock_owned().await;
         let outbox = Arc::clone(&self.outbox);
-        let has_new = !out.notifications.is_empty();
-        let records =
-            blocking(move || outbox.commit(Some(&state), &out.notifications, out.records)).await?;
-        *engine = next;
-        drop(engine);
+        let (value, records, has_new) = blocking(move || {
+            // A change that panicked left its journal: undo it before anything else.
+            let stale = engine.take_touched();
+            if !stale.is_empty() {
+                engine.restore(stale);
+            }
+            let result = change(&mut engine);
+            let touched = engine.take_touched();
+            let (value, out) = match result {
+                Ok(done) => done,
+                Err(e) => {
+                    engine.restore(touched);
+                    return Err(e);
+                }
+            };
+            let writes = StateWrites::of(engine.state(), &touched);
+            if writes.is_empty() && out.records.is_empty() && out.notifications.is_empty() {
+                // Nothing changed (the loop ticks every second): no write, no fsync.
+                return Ok((value, Vec::new(), false));
+            }
+            let has_new = !out.notifications.is_empty();
+            match outbox.commit(Some(&writes), &out.notifications, out.records) {
+                Ok(records) => Ok((value, records, has_new)),
+                Err(e) => {
+                    engine.restore(touched);
+                    Err(e)
+                }
+            }
+        })
+        .await?;
         self.published(&records);
         if has_new {
             self.wake.notify_one();
@@ -309,7 +330,7 @@ impl Dispatcher {
             return Err(Error::Closed);
         }
         let ((), records) = self
-            .commit_change(|e| {
+            .commit_change(move |e| {
                 let mut out = e.submit(&evaluations, now);
                 out.extend(e.tick(now));
                 Ok(((), out))
@@ -323,7 +344,7 @@ impl Dispatcher {
     /// # Errors
     /// Store errors (nothing changed).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<AlertRecord>> {
-        Ok(self.commit_change(|e| Ok(((), e.tick(now)))).await?.1)
+        Ok(self.commit_change(move |e| Ok(((), e.tick(now)))).await?.1)
     }
 
     /// Makes one attempt on every notification due at `now`, at most `concurrency` at a
@@ -377,35 +398,38 @@ impl Dispatcher {
     }
 
     /// Records an attempt; a delivered rollback hook starts its watches in the same
-    /// commit.
+    /// commit (undone in memory if the commit fails, as [`Dispatcher::commit_change`]).
     async fn finish(
         &self,
         n: &Notification,
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> Result<Option<AlertRecord>> {
-        let mut engine = self.engine.lock().await;
-        let mut next = None;
-        if n.rollback
-            && matches!(outcome, DeliveryOutcome::Delivered { .. })
-            && !n.firing.is_empty()
-        {
-            let mut e = engine.clone();
-            e.rollback_delivered(n, now);
-            next = Some(e);
-        }
-        let state = next.as_ref().map(|e| encode(e.state()));
+        let mut engine = Arc::clone(&self.engine).lock_owned().await;
         let outbox = Arc::clone(&self.outbox);
-        let id = n.id.clone();
-        let result =
-            blocking(move || outbox.record_attempt(&id, &outcome, now, state.as_deref())).await?;
+        let n = n.clone();
+        let result = blocking(move || {
+            if n.rollback
+                && matches!(outcome, DeliveryOutcome::Delivered { .. })
+                && !n.firing.is_empty()
+            {
+                engine.rollback_delivered(&n, now);
+            }
+            let touched = engine.take_touched();
+            let writes = StateWrites::of(engine.state(), &touched);
+            let state = (!writes.is_empty()).then_some(&writes);
+            match outbox.record_attempt(&n.id, &outcome, now, state) {
+                Ok(Some(done)) => Ok(Some(done)),
+                other => {
+                    engine.restore(touched);
+                    other
+                }
+            }
+        })
+        .await?;
         let Some((_, record)) = result else {
             return Ok(None);
         };
-        if let Some(e) = next {
-            *engine = e;
-        }
-        drop(engine);
         self.published(std::slice::from_ref(&record));
         Ok(Some(record))
     }
@@ -429,9 +453,10 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<String> {
         let new_id = uuid::Uuid::new_v4().to_string();
+        let actor = actor.to_owned();
         let (id, _) = self
-            .commit_change(|e| {
-                let id = e.silences_mut().put(spec, new_id, actor, now)?;
+            .commit_change(move |e| {
+                let id = e.silences_mut().put(spec, new_id, &actor, now)?;
                 Ok((id, Output::default()))
             })
             .await?;
@@ -443,8 +468,12 @@ impl Dispatcher {
     /// # Errors
     /// [`Error::UnknownSilence`], store errors.
     pub async fn expire_silence(&self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
-        self.commit_change(|e| Ok((e.silences_mut().expire(id, actor, now)?, Output::default())))
-            .await?;
+        let (id, actor) = (id.to_owned(), actor.to_owned());
+        self.commit_change(move |e| {
+            let expired = e.silences_mut().expire(&id, &actor, now)?;
+            Ok((expired, Output::default()))
+        })
+        .await?;
         Ok(())
     }
 

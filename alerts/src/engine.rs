@@ -22,15 +22,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::evaluation::{Evaluation, WindowFigures};
-use crate::group::{Flush, Grouper, Route};
+use crate::group::{Flush, Grouper, Route, TouchedGroups};
 use crate::labels::{ALERTNAME, Fingerprint, Labels};
 use crate::notification::{Delivery, Notification};
 use crate::payload::{self, PayloadContext, dashboard_url};
 use crate::record::{AlertRecord, RecordKind};
 use crate::silence::Silences;
-use crate::state::{AlertBook, AlertEvent, AlertRule, AlertState, Verdict, labels_for};
+use crate::state::{Alert, AlertBook, AlertEvent, AlertRule, AlertState, Verdict, labels_for};
 
-/// Everything that must survive a restart (stored as one JSON blob with the outbox).
+/// Everything that must survive a restart, stored with the outbox one entry per alert,
+/// group and group member ([`crate::outbox`]). Its serde form is the single JSON blob
+/// older versions stored, read once to migrate such a file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EngineState {
     /// Alert states.
@@ -119,6 +121,30 @@ pub struct AlertView {
     pub dashboard_url: String,
 }
 
+/// What changes did to the state since [`Engine::take_touched`]: the before-image of
+/// every alert, group head and group member they touched, and of the silences if they
+/// touched any. The dispatcher writes the current value of each of these entries, or
+/// puts the before-images back with [`Engine::restore`] when the write fails.
+#[derive(Debug, Default)]
+pub struct Touched {
+    /// Alerts, by fingerprint (`None`: it did not exist).
+    pub alerts: BTreeMap<Fingerprint, Option<Alert>>,
+    /// Group heads and members.
+    pub groups: TouchedGroups,
+    /// All silences as they were (few and small: stored as one entry).
+    pub silences: Option<Silences>,
+}
+
+impl Touched {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+            && self.groups.heads.is_empty()
+            && self.groups.members.is_empty()
+            && self.silences.is_none()
+    }
+}
+
 /// Rules, routes, settings and state.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -127,6 +153,8 @@ pub struct Engine {
     plain_routes: BTreeMap<String, Route>,
     settings: Settings,
     state: EngineState,
+    /// The silences before the first change since [`Engine::take_touched`].
+    silences_before: Option<Silences>,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -174,7 +202,29 @@ impl Engine {
             plain_routes,
             settings,
             state,
+            silences_before: None,
         })
+    }
+
+    /// The before-images of everything changed since the last call (or since
+    /// [`Engine::new`], which forgets the alerts of removed monitors), leaving nothing
+    /// touched.
+    pub fn take_touched(&mut self) -> Touched {
+        Touched {
+            alerts: self.state.book.take_touched(),
+            groups: self.state.grouper.take_touched(),
+            silences: self.silences_before.take(),
+        }
+    }
+
+    /// Undoes the changes `touched` records ([`Engine::take_touched`]): the state is as
+    /// it was before them.
+    pub fn restore(&mut self, touched: Touched) {
+        self.state.book.restore(touched.alerts);
+        self.state.grouper.restore(touched.groups);
+        if let Some(silences) = touched.silences {
+            self.state.silences = silences;
+        }
     }
 
     /// The state to store.
@@ -193,8 +243,11 @@ impl Engine {
         self.settings.rollback_hooks = enabled;
     }
 
-    /// Mutable silences (the dispatcher validates and stores through this).
+    /// Mutable silences (the dispatcher validates and stores through this); they count
+    /// as touched.
     pub fn silences_mut(&mut self) -> &mut Silences {
+        self.silences_before
+            .get_or_insert_with(|| self.state.silences.clone());
         &mut self.state.silences
     }
 
@@ -245,9 +298,10 @@ impl Engine {
         for flush in flushes {
             self.notification(&flush, now, &mut out);
         }
-        self.state
-            .silences
-            .prune(now - delta(self.settings.silence_retention));
+        let horizon = now - delta(self.settings.silence_retention);
+        if self.state.silences.list().any(|s| s.ends_at < horizon) {
+            self.silences_mut().prune(horizon);
+        }
         out
     }
 
@@ -385,4 +439,116 @@ fn event_record(
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::Outcome;
+    use crate::group::GroupBy;
+    use crate::silence::{Matcher, SilenceSpec};
+
+    fn t(sec: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + sec, 0).unwrap()
+    }
+
+    fn alarm(series: &str, sec: i64, outcome: Outcome) -> Evaluation {
+        Evaluation {
+            monitor: "acc".into(),
+            series: series.into(),
+            labels: Labels::from([("agent_name".to_owned(), series.to_owned())]),
+            at: t(sec),
+            outcome,
+            figures: None,
+            annotations: Labels::new(),
+        }
+    }
+
+    fn engine() -> Engine {
+        let route = Route {
+            receiver: "hook".into(),
+            group_by: GroupBy::Labels(vec!["alertname".into()]),
+            group_wait: Duration::ZERO,
+            group_interval: Duration::from_secs(300),
+            repeat_interval: Duration::from_secs(3600),
+            send_resolved: true,
+        };
+        Engine::new(
+            vec![AlertRule {
+                receivers: vec!["hook".into()],
+                ..AlertRule::new("acc")
+            }],
+            vec![ReceiverRoute {
+                route,
+                rollback: false,
+                max_alerts: 0,
+            }],
+            Settings {
+                external_url: "http://vigil.test".into(),
+                dry_run: false,
+                rollback_hooks: true,
+                resolved_retention: Duration::from_secs(900),
+                silence_retention: Duration::from_secs(3600),
+            },
+            EngineState::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn restore_undoes_every_touched_entry_and_only_those_are_touched() {
+        let mut e = engine();
+        e.submit(
+            &[
+                alarm("a", 60, Outcome::Alarm),
+                alarm("b", 60, Outcome::Alarm),
+            ],
+            t(60),
+        );
+        e.tick(t(60));
+        let first = e.take_touched();
+        assert_eq!(first.alerts.len(), 2);
+        assert_eq!(first.groups.heads.len(), 1);
+        assert_eq!(first.groups.members.len(), 2);
+        let (book, grouper) = (e.state().book.clone(), e.state().grouper.clone());
+
+        // A change: `a` resolves, `c` fires, a silence is added, the group flushes.
+        e.submit(
+            &[
+                alarm("a", 120, Outcome::Ok),
+                alarm("c", 120, Outcome::Alarm),
+            ],
+            t(400),
+        );
+        e.tick(t(400));
+        e.silences_mut()
+            .put(
+                SilenceSpec {
+                    id: None,
+                    matchers: vec![Matcher {
+                        name: "agent_name".into(),
+                        value: "c".into(),
+                        is_regex: false,
+                        is_equal: true,
+                    }],
+                    starts_at: t(400),
+                    ends_at: t(4000),
+                    created_by: "me".into(),
+                    comment: "test".into(),
+                },
+                "s1".into(),
+                "me",
+                t(400),
+            )
+            .unwrap();
+        let touched = e.take_touched();
+        assert_eq!(touched.alerts.len(), 2, "a and c, not b");
+        assert!(touched.silences.is_some());
+        assert_ne!(e.state().book, book);
+        e.restore(touched);
+        assert_eq!(e.state().book, book);
+        assert_eq!(e.state().grouper, grouper);
+        assert_eq!(e.state().silences.list().count(), 0);
+        assert!(e.take_touched().is_empty());
+    }
 }

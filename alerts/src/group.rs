@@ -28,6 +28,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::journal::Journal;
 use crate::labels::{Fingerprint, Labels, format_labels};
 use crate::state::{Alert, AlertState};
 
@@ -122,10 +123,53 @@ pub struct Flush {
     pub at: DateTime<Utc>,
 }
 
-/// Every aggregation group, by group key. Serialisable with the dispatcher's state.
+/// A group without its alerts: what the store keeps per group key (the alerts are kept
+/// one entry each, so that a change to one alert does not rewrite its group).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupHead {
+    /// The receiver.
+    pub receiver: String,
+    /// The group labels.
+    pub labels: Labels,
+    /// When the group flushes next.
+    pub next_flush: DateTime<Utc>,
+    /// The last notification, if any.
+    pub last: Option<Sent>,
+}
+
+impl Group {
+    /// The group without its alerts.
+    pub fn head(&self) -> GroupHead {
+        GroupHead {
+            receiver: self.receiver.clone(),
+            labels: self.labels.clone(),
+            next_flush: self.next_flush,
+            last: self.last.clone(),
+        }
+    }
+}
+
+/// A group key and an alert's fingerprint: one member of one group.
+pub type Member = (String, Fingerprint);
+
+/// The before-images of what a change did to the groups ([`Grouper::take_touched`]).
+#[derive(Debug, Default)]
+pub struct TouchedGroups {
+    /// Group heads, by group key (`None`: the group did not exist).
+    pub heads: BTreeMap<String, Option<GroupHead>>,
+    /// Group members (`None`: not a member).
+    pub members: BTreeMap<Member, Option<Alert>>,
+}
+
+/// Every aggregation group, by group key. The dispatcher stores each group's head and
+/// each of its alerts as entries of their own, writing only those a change touched.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Grouper {
     groups: BTreeMap<String, Group>,
+    #[serde(skip)]
+    heads: Journal<String, GroupHead>,
+    #[serde(skip)]
+    members: Journal<Member, Alert>,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -143,6 +187,88 @@ pub fn group_key(receiver: &str, group_labels: &Labels) -> String {
 }
 
 impl Grouper {
+    /// Groups from their stored heads and members (members of an unknown group are
+    /// left out), nothing touched.
+    pub fn from_parts(
+        heads: impl IntoIterator<Item = (String, GroupHead)>,
+        members: impl IntoIterator<Item = (Member, Alert)>,
+    ) -> Self {
+        let mut groups: BTreeMap<String, Group> = heads
+            .into_iter()
+            .map(|(key, h)| {
+                let group = Group {
+                    receiver: h.receiver,
+                    labels: h.labels,
+                    alerts: BTreeMap::new(),
+                    next_flush: h.next_flush,
+                    last: h.last,
+                };
+                (key, group)
+            })
+            .collect();
+        for ((key, fingerprint), alert) in members {
+            if let Some(group) = groups.get_mut(&key) {
+                group.alerts.insert(fingerprint, alert);
+            }
+        }
+        Self {
+            groups,
+            ..Self::default()
+        }
+    }
+
+    /// The before-images of every group head and member changed since the last call,
+    /// leaving none touched.
+    pub fn take_touched(&mut self) -> TouchedGroups {
+        TouchedGroups {
+            heads: self.heads.take(),
+            members: self.members.take(),
+        }
+    }
+
+    /// Puts the groups of `before` ([`Grouper::take_touched`]) back as they were: heads
+    /// first (re-creating removed groups), then their members.
+    pub fn restore(&mut self, before: TouchedGroups) {
+        for (key, head) in before.heads {
+            match head {
+                None => {
+                    self.groups.remove(&key);
+                }
+                Some(h) => {
+                    let group = self.groups.entry(key).or_insert_with(|| Group {
+                        receiver: h.receiver.clone(),
+                        labels: h.labels.clone(),
+                        alerts: BTreeMap::new(),
+                        next_flush: h.next_flush,
+                        last: None,
+                    });
+                    group.receiver = h.receiver;
+                    group.labels = h.labels;
+                    group.next_flush = h.next_flush;
+                    group.last = h.last;
+                }
+            }
+        }
+        for ((key, fingerprint), alert) in before.members {
+            let Some(group) = self.groups.get_mut(&key) else {
+                continue;
+            };
+            match alert {
+                Some(a) => {
+                    group.alerts.insert(fingerprint, a);
+                }
+                None => {
+                    group.alerts.remove(&fingerprint);
+                }
+            }
+        }
+    }
+
+    /// The group with this key.
+    pub fn group(&self, key: &str) -> Option<&Group> {
+        self.groups.get(key)
+    }
+
     /// All groups, by key.
     pub fn groups(&self) -> impl Iterator<Item = (&String, &Group)> {
         self.groups.iter()
@@ -154,8 +280,12 @@ impl Grouper {
     pub fn offer(&mut self, route: &Route, alert: &Alert, now: DateTime<Utc>) {
         let labels = route.group_by.group_labels(&alert.labels);
         let key = group_key(&route.receiver, &labels);
+        let member = (key.clone(), alert.fingerprint);
         match alert.state {
             AlertState::Firing => {
+                if !self.groups.contains_key(&key) {
+                    self.heads.touch(&key, None);
+                }
                 let group = self.groups.entry(key).or_insert_with(|| Group {
                     receiver: route.receiver.clone(),
                     labels,
@@ -163,6 +293,8 @@ impl Grouper {
                     next_flush: now + delta(route.group_wait),
                     last: None,
                 });
+                self.members
+                    .touch(&member, group.alerts.get(&alert.fingerprint));
                 group.alerts.insert(alert.fingerprint, alert.clone());
             }
             AlertState::Resolved => {
@@ -171,6 +303,7 @@ impl Grouper {
                     .get_mut(&key)
                     .and_then(|g| g.alerts.get_mut(&alert.fingerprint))
                 {
+                    self.members.touch(&member, Some(slot));
                     *slot = alert.clone();
                 }
             }
@@ -198,6 +331,7 @@ impl Grouper {
             if group.next_flush > now {
                 continue;
             }
+            self.heads.touch(key, Some(&group.head()));
             let Some(route) = routes.get(&group.receiver) else {
                 drop_keys.push(key.clone());
                 continue;
@@ -205,14 +339,25 @@ impl Grouper {
             if let Some(flush) = flush_group(key, group, route, now, silenced) {
                 flushes.push(flush);
             }
-            group.alerts.retain(|_, a| a.state == AlertState::Firing);
+            let members = &mut self.members;
+            group.alerts.retain(|fp, a| {
+                let firing = a.state == AlertState::Firing;
+                if !firing {
+                    members.touch(&(key.clone(), *fp), Some(a));
+                }
+                firing
+            });
             group.next_flush = now + delta(route.group_interval);
             if group.alerts.is_empty() {
                 drop_keys.push(key.clone());
             }
         }
         for key in drop_keys {
-            self.groups.remove(&key);
+            if let Some(group) = self.groups.remove(&key) {
+                for (fp, alert) in &group.alerts {
+                    self.members.touch(&(key.clone(), *fp), Some(alert));
+                }
+            }
         }
         flushes
     }

@@ -31,6 +31,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluation;
 pub mod group;
+pub mod journal;
 pub mod labels;
 pub mod notification;
 pub mod notifier;

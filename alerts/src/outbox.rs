@@ -7,8 +7,8 @@
 //! attempt, what happens next, from the attempt's [`DeliveryOutcome`].
 //!
 //! Guarantees, each true when the call returns:
-//! - [`Outbox::commit`]: the engine state, the new notifications and their records are
-//!   all durable (fsynced), or none is. A notification id that already exists is never
+//! - [`Outbox::commit`]: the engine state's changed entries ([`StateWrites`]), the new
+//!   notifications and their records are all durable (fsynced), or none is. A notification id that already exists is never
 //!   overwritten, so a delivered notification cannot become pending again.
 //! - [`Outbox::record_attempt`]: the attempt's outcome and record are durable. Delivered
 //!   and dead-letter notifications are never returned by [`Outbox::due`] again.
@@ -27,6 +27,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::EngineState;
 use crate::error::{Error, Result};
 use crate::notification::{Delivery, DeliveryOutcome, Notification};
 use crate::record::{AlertRecord, RecordKind};
@@ -39,8 +40,10 @@ pub const FILE_NAME: &str = "alerts.redb";
 const NOTIFICATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("notifications");
 /// id → next attempt (unix ns): the pending ones only.
 const PENDING: TableDefinition<&str, i64> = TableDefinition::new("pending");
-/// name → JSON blob; `engine` holds the dispatcher's state, `rollback_switch` the
-/// [`StoredSwitch`] of the last `PUT /api/v1/rollback-hooks`.
+/// name → JSON blob; `silences` holds the silences, `rollback_switch` the
+/// [`StoredSwitch`] of the last `PUT /api/v1/rollback-hooks`, and `engine` the whole
+/// engine state of older versions until [`state::migrate`] splits it. The rest of the
+/// engine state is in the tables of [`state`].
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// seq → JSON [`AlertRecord`], until the root acknowledges it.
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
@@ -113,18 +116,29 @@ impl Outbox {
         txn.open_table(STATE).db()?;
         txn.open_table(RECORDS).db()?;
         txn.open_table(META).db()?;
+        txn.open_table(state::BOOK).db()?;
+        txn.open_table(state::GROUPS).db()?;
+        txn.open_table(state::MEMBERS).db()?;
+        let migrated = state::migrate(&txn)?;
         txn.commit().db()?;
+        if migrated > 0 {
+            tracing::info!(
+                entries = migrated,
+                "alert store: the engine state stored whole was split into one entry per alert and group"
+            );
+        }
         Ok(Self {
             db,
             backoff: Mutex::new(Backoff::new(retry, seed)),
         })
     }
 
-    /// The stored engine state, if any was committed.
-    pub fn load_state(&self) -> Result<Option<Vec<u8>>> {
-        let txn = self.db.begin_read().db()?;
-        let table = txn.open_table(STATE).db()?;
-        Ok(table.get(ENGINE_KEY).db()?.map(|v| v.value().to_vec()))
+    /// The stored engine state (empty if none was committed).
+    ///
+    /// # Errors
+    /// Store errors; [`Error::Corrupt`] naming an entry that does not decode.
+    pub fn load_state(&self) -> Result<EngineState> {
+        state::load(&self.db)
     }
 
     /// The stored rollback switch, if one was set and not cleared.
@@ -161,19 +175,19 @@ impl Outbox {
         txn.commit().db()
     }
 
-    /// Atomically stores the engine `state` (if given), queues `notifications` (ids
-    /// already present are left alone) and appends `records`, numbering them. Returns
-    /// the records with their `seq`.
+    /// Atomically writes the engine state's changed entries (if given), queues
+    /// `notifications` (ids already present are left alone) and appends `records`,
+    /// numbering them. Returns the records with their `seq`.
     pub fn commit(
         &self,
-        state: Option<&[u8]>,
+        state: Option<&StateWrites>,
         notifications: &[Notification],
         records: Vec<AlertRecord>,
     ) -> Result<Vec<AlertRecord>> {
         let txn = self.db.begin_write().db()?;
         let records = {
             if let Some(state) = state {
-                txn.open_table(STATE).db()?.insert(ENGINE_KEY, state).db()?;
+                state.apply(&txn)?;
             }
             let mut stored = txn.open_table(NOTIFICATIONS).db()?;
             let mut pending = txn.open_table(PENDING).db()?;
@@ -268,7 +282,7 @@ impl Outbox {
         id: &str,
         outcome: &DeliveryOutcome,
         now: DateTime<Utc>,
-        state: Option<&[u8]>,
+        state: Option<&StateWrites>,
     ) -> Result<Option<(Notification, AlertRecord)>> {
         let txn = self.db.begin_write().db()?;
         let result = {
@@ -295,7 +309,7 @@ impl Outbox {
                 pending.remove(id).db()?;
             }
             if let Some(state) = state {
-                txn.open_table(STATE).db()?.insert(ENGINE_KEY, state).db()?;
+                state.apply(&txn)?;
             }
             let mut records = append_records(&txn, vec![record])?;
             records.pop().map(|r| (n, r))
@@ -429,6 +443,10 @@ fn append_records(
     meta.insert(NEXT_SEQ, next).db()?;
     Ok(out)
 }
+
+mod state;
+
+pub use state::StateWrites;
 
 #[cfg(test)]
 mod tests;

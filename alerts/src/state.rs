@@ -35,6 +35,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluation::{Evaluation, Outcome, WindowFigures};
+use crate::journal::{self, Journal};
 use crate::labels::{ALERTNAME, Fingerprint, Labels, MONITOR, SEVERITY, without_empty};
 
 /// How one monitor alerts: the Prometheus rule fields plus Vigil's receivers.
@@ -181,10 +182,14 @@ pub enum AlertEvent {
     },
 }
 
-/// Every alert, by fingerprint. Serialisable: the dispatcher stores it with the outbox.
+/// Every alert, by fingerprint. The dispatcher stores one entry per alert with the
+/// outbox, writing only those a change touched ([`AlertBook::take_touched`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertBook {
     alerts: BTreeMap<Fingerprint, Alert>,
+    /// Before-images of the alerts changed since the last [`AlertBook::take_touched`].
+    #[serde(skip)]
+    touched: Journal<Fingerprint, Alert>,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -192,6 +197,25 @@ fn delta(d: Duration) -> TimeDelta {
 }
 
 impl AlertBook {
+    /// A book holding `alerts` (as stored), nothing touched.
+    pub fn from_alerts(alerts: impl IntoIterator<Item = Alert>) -> Self {
+        Self {
+            alerts: alerts.into_iter().map(|a| (a.fingerprint, a)).collect(),
+            touched: Journal::default(),
+        }
+    }
+
+    /// The before-image of every alert changed since the last call (`None`: it did not
+    /// exist), leaving none touched.
+    pub fn take_touched(&mut self) -> BTreeMap<Fingerprint, Option<Alert>> {
+        self.touched.take()
+    }
+
+    /// Puts the alerts of `before` ([`AlertBook::take_touched`]) back as they were.
+    pub fn restore(&mut self, before: BTreeMap<Fingerprint, Option<Alert>>) {
+        journal::restore(&mut self.alerts, before);
+    }
+
     /// The alert with this fingerprint.
     pub fn get(&self, fingerprint: Fingerprint) -> Option<&Alert> {
         self.alerts.get(&fingerprint)
@@ -207,8 +231,9 @@ impl AlertBook {
     pub fn apply(&mut self, rule: &AlertRule, ev: &Evaluation) -> Vec<AlertEvent> {
         let fingerprint = Fingerprint::of_alert(&ev.monitor, &ev.labels);
         let mut events = Vec::new();
-        let Some(alert) = self.alerts.get_mut(&fingerprint) else {
+        let Some(alert) = self.alerts.get(&fingerprint) else {
             if ev.outcome == Outcome::Alarm {
+                self.touched.touch(&fingerprint, None);
                 let alert = new_alert(rule, ev, fingerprint);
                 events.push(AlertEvent::Transition {
                     fingerprint,
@@ -223,6 +248,10 @@ impl AlertBook {
         if ev.at <= alert.last_evaluated {
             return events;
         }
+        self.touched.touch(&fingerprint, Some(alert));
+        let Some(alert) = self.alerts.get_mut(&fingerprint) else {
+            return events;
+        };
         alert.last_evaluated = ev.at;
         alert.last_outcome = ev.outcome.clone();
         alert.labels = labels_for(rule, ev);
@@ -260,6 +289,8 @@ impl AlertBook {
         fingerprint: Fingerprint,
         delivered_at: DateTime<Utc>,
     ) -> bool {
+        self.touched
+            .touch(&fingerprint, self.alerts.get(&fingerprint));
         let Some(alert) = self.alerts.get_mut(&fingerprint) else {
             return false;
         };
@@ -273,14 +304,26 @@ impl AlertBook {
     /// Forgets the alerts of monitors for which `keep` is false (monitors removed from
     /// the config).
     pub fn retain_monitors(&mut self, keep: impl Fn(&str) -> bool) {
-        self.alerts.retain(|_, a| keep(&a.monitor));
+        self.retain(|a| keep(&a.monitor));
+    }
+
+    /// Keeps the alerts for which `keep` is true, journaling the others' removal.
+    fn retain(&mut self, keep: impl Fn(&Alert) -> bool) {
+        let touched = &mut self.touched;
+        self.alerts.retain(|fp, a| {
+            let kept = keep(a);
+            if !kept {
+                touched.touch(fp, Some(a));
+            }
+            kept
+        });
     }
 
     /// Forgets resolved alerts resolved before `now − retention` with no open rollback
     /// watch (Prometheus keeps resolved alerts 15 minutes, `resolvedRetention`).
     pub fn prune(&mut self, now: DateTime<Utc>, retention: Duration) {
         let horizon = now - delta(retention);
-        self.alerts.retain(|_, a| {
+        self.retain(|a| {
             a.state != AlertState::Resolved
                 || a.rollback.is_some()
                 || a.resolved_at.is_none_or(|t| t >= horizon)

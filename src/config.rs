@@ -1,8 +1,8 @@
 //! The config file (TOML: *what* runs) merged with flags and environment (*how*), and
 //! validated as a whole before anything starts.
 //!
-//! Each section is parsed and validated by the crate or module that owns it: `[ingest]`
-//! and `[storage]` by `collector`, `[query]`, `[[monitor]]` and `[[rule]]` by
+//! Each section is parsed and validated by the crate or module that owns it: `[ingest]`,
+//! `[storage]` and `[retention]` by `collector`, `[query]`, `[[monitor]]` and `[[rule]]` by
 //! `analytics`, `[alerting]`, `[[receiver]]` and `[smtp]` by `alerts`, `[[price]]` by
 //! `schemas`, `[pg]` by [`crate::pg`]; this module assembles them into [`Settings`] and
 //! checks what crosses sections (names unique across monitors and rules, receivers that
@@ -11,7 +11,7 @@
 
 mod describe;
 
-pub use describe::describe;
+pub use describe::{describe, describe_retention};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -105,6 +105,9 @@ pub struct ConfigFile {
     /// Storage budgets and intervals (`collector`).
     #[serde(default)]
     pub storage: StorageConfig,
+    /// How long each table keeps its days, `[retention]` (`collector`).
+    #[serde(default)]
+    pub retention: collector::retention::RetentionConfig,
     /// Query limits (`analytics`).
     #[serde(default)]
     pub query: analytics::QuerySection,
@@ -189,7 +192,7 @@ pub struct Settings {
     pub prices: PriceTable,
     /// Receiver limits.
     pub limits: Limits,
-    /// The collector's configuration (from `[storage]`).
+    /// The collector's configuration (from `[storage]` and `[retention]`).
     pub collector: collector::CollectorConfig,
     /// The query engine's limits (from `[query]`).
     pub query: analytics::QueryConfig,
@@ -299,7 +302,8 @@ pub fn resolve_with(
     if file.limits.max_body_bytes == 0 {
         return Err(err("limits.max_body_bytes", "must be greater than 0"));
     }
-    let collector = file.storage.collector(&data_dir)?;
+    let mut collector = file.storage.collector(&data_dir)?;
+    collector.retention = file.retention.policy()?;
     let query = file.query.config()?;
     let pg_auth = file.pg.auth()?;
     let monitors = validate_monitors(&file.monitors)?;

@@ -15,6 +15,7 @@
 pub mod error;
 pub mod hot;
 pub mod normalize;
+pub mod retention;
 pub mod settings;
 pub mod store;
 pub mod wal;
@@ -52,6 +53,8 @@ pub struct CollectorConfig {
     pub compact_interval: Duration,
     /// Files replaced by compaction are deleted once older than this.
     pub vacuum_retention: Duration,
+    /// How long each table keeps its days (`[retention]`; here forever by default).
+    pub retention: retention::Retention,
 }
 
 impl CollectorConfig {
@@ -65,6 +68,7 @@ impl CollectorConfig {
             flush_interval: Duration::from_secs(10),
             compact_interval: Duration::from_secs(600),
             vacuum_retention: Duration::from_secs(3600),
+            retention: retention::Retention::forever(),
         }
     }
 }
@@ -219,6 +223,7 @@ impl Collector {
     /// Runs flushes and compactions until [`Collector::shutdown`]. Spawn it once.
     pub async fn run_flusher(self: Arc<Self>) {
         let mut last_compaction = Instant::now();
+        let mut retention_due = self.config.retention.first_run(Instant::now());
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.config.flush_interval) => {}
@@ -237,6 +242,7 @@ impl Collector {
                     tracing::error!(error = %e, "compaction failed; retrying at the next interval");
                 }
             }
+            retention_due = self.retention_tick(retention_due).await;
         }
     }
 

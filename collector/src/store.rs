@@ -11,6 +11,10 @@
 //! sorted instead ([`cluster_key`]): each append writes its rows in (monitor, series,
 //! window start) order, and compaction rewrites each `date` partition that holds more than
 //! one file as one sorted file, so a read of one series prunes every other series' pages.
+//!
+//! Retention ([`crate::retention`]) drops whole `date` partitions with
+//! [`Store::drop_partitions`] (remove actions only) and deletes their files with
+//! [`Store::vacuum`], the same vacuum compaction runs.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
@@ -272,21 +276,95 @@ impl Store {
                 (metrics.num_files_added, metrics.num_files_removed)
             }
         };
+        let files_deleted = self.vacuum(table, retention).await?;
+        tracing::info!(
+            table = table.name(),
+            files_added,
+            files_removed,
+            files_deleted,
+            "compacted"
+        );
+        let after = self.tables[index].version();
+        Ok((after != before).then(|| after.map_or(0, |v| v as i64)))
+    }
+
+    /// Deletes from disk the data files that no version younger than `retention` needs
+    /// (files removed by a compaction or a retention commit at least `retention` ago), so
+    /// a query still reading an older snapshot finishes. Returns the files deleted.
+    ///
+    /// # Errors
+    /// When listing or deleting fails; the table's rows are unchanged either way.
+    pub async fn vacuum(&mut self, table: Table, retention: Duration) -> Result<usize> {
+        let index = table.index();
+        if self.tables[index].version().is_none() {
+            return Ok(0);
+        }
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::hours(1));
+        // Vigil's own retention (`[storage] vacuum_retention`) replaces Delta's 7-day
+        // default check: no other writer or time-travelling reader uses these tables.
         let (delta, vacuumed) = self.tables[index]
             .clone()
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .await
-            .map_err(delta_error)?;
-        tracing::info!(
-            table = table.name(),
-            files_added,
-            files_removed,
-            files_deleted = vacuumed.files_deleted.len(),
-            "compacted"
-        );
+            .map_err(|source| Error::Delta {
+                table: table.name(),
+                source,
+            })?;
+        self.tables[index] = delta;
+        Ok(vacuumed.files_deleted.len())
+    }
+
+    /// The `date` partitions of `table`'s current version, oldest first; empty before its
+    /// first commit.
+    ///
+    /// # Errors
+    /// When the Delta log cannot be read.
+    pub fn partitions(&self, table: Table) -> Result<Vec<Partition>> {
+        let delta = &self.tables[table.index()];
+        if delta.version().is_none() {
+            return Ok(Vec::new());
+        }
+        partitions_of(delta, table)
+    }
+
+    /// Removes every file of the `date` partitions `dates` from `table` in one Delta
+    /// commit of remove actions (delta-rs' delete with a predicate on the partition column
+    /// only, which rewrites no file). Returns the new version, `None` when no file
+    /// matched. The files stay on disk until [`Store::vacuum`].
+    ///
+    /// The commit records no WAL sequence: the table's stays that of its last append, so
+    /// a replay after it skips what it skipped before, and nothing deleted comes back.
+    ///
+    /// # Errors
+    /// When the commit fails; the table is then unchanged.
+    pub async fn drop_partitions(&mut self, table: Table, dates: &[String]) -> Result<Option<i64>> {
+        let index = table.index();
+        if dates.is_empty() || self.tables[index].version().is_none() {
+            return Ok(None);
+        }
+        let before = self.tables[index].version();
+        let predicate =
+            col(DATE_COLUMN).in_list(dates.iter().map(|d| lit(d.as_str())).collect(), false);
+        let (delta, metrics) = self.tables[index]
+            .clone()
+            .delete()
+            .with_predicate(predicate)
+            .await
+            .map_err(|source| Error::Delta {
+                table: table.name(),
+                source,
+            })?;
+        if metrics.num_added_files > 0 {
+            // A predicate on the partition column alone never rewrites a file; if one was
+            // written, the rows kept are still correct, but say so.
+            tracing::warn!(
+                table = table.name(),
+                files = metrics.num_added_files,
+                "retention rewrote files"
+            );
+        }
         let after = delta.version();
         self.tables[index] = delta;
         Ok((after != before).then(|| after.map_or(0, |v| v as i64)))
@@ -296,19 +374,12 @@ impl Store {
     /// sorted by `key`. Returns the files added and removed.
     async fn sort_partitions(&mut self, table: Table, key: &[&str]) -> Result<(u64, u64)> {
         let index = table.index();
-        let delta_error = |source| Error::Delta {
-            table: table.name(),
-            source,
-        };
-        let mut files: BTreeMap<String, u64> = BTreeMap::new();
-        let state = self.tables[index].snapshot().map_err(delta_error)?;
-        for file in state.log_data().iter() {
-            if let Some(Some(date)) = file.partition_values_map().remove(DATE_COLUMN) {
-                *files.entry(date).or_default() += 1;
-            }
-        }
+        let partitions = partitions_of(&self.tables[index], table)?;
         let (mut added, mut removed) = (0, 0);
-        for (date, count) in files.into_iter().filter(|(_, count)| *count > 1) {
+        for Partition {
+            date, files: count, ..
+        } in partitions.into_iter().filter(|p| p.files > 1)
+        {
             let started = std::time::Instant::now();
             match sort_partition(self.tables[index].clone(), table, key, &date).await {
                 Ok(delta) => self.tables[index] = delta,
@@ -330,12 +401,55 @@ impl Store {
         }
         Ok((added, removed))
     }
+
     /// Number of data files in the current version of `table`.
     pub fn file_count(&self, table: Table) -> usize {
         self.tables[table.index()]
             .get_file_uris()
             .map_or(0, Iterator::count)
     }
+}
+
+/// One `date` partition of a table's current version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// The partition value, `YYYY-MM-DD` (the UTC day of the rows' `time`).
+    pub date: String,
+    /// Data files in it.
+    pub files: u64,
+    /// Their total size, bytes.
+    pub bytes: u64,
+    /// Their rows, when every file's statistics record a count.
+    pub rows: Option<u64>,
+}
+
+/// The `date` partitions of `delta`'s current version (which must exist), oldest first.
+///
+/// # Errors
+/// When the Delta log cannot be read.
+pub(crate) fn partitions_of(delta: &DeltaTable, table: Table) -> Result<Vec<Partition>> {
+    let state = delta.snapshot().map_err(|source| Error::Delta {
+        table: table.name(),
+        source,
+    })?;
+    let mut partitions: BTreeMap<String, Partition> = BTreeMap::new();
+    for file in state.log_data().iter() {
+        if let Some(Some(date)) = file.partition_values_map().remove(DATE_COLUMN) {
+            let entry = partitions.entry(date.clone()).or_insert(Partition {
+                date,
+                files: 0,
+                bytes: 0,
+                rows: Some(0),
+            });
+            entry.files += 1;
+            entry.bytes += file.size().max(0) as u64;
+            entry.rows = entry
+                .rows
+                .zip(file.num_records())
+                .map(|(a, b)| a + b as u64);
+        }
+    }
+    Ok(partitions.into_values().collect())
 }
 
 /// Parquet settings of every data file (DESIGN.md, "Table store"): zstd(1), no dictionary

@@ -132,3 +132,51 @@ fn describe_alerting(s: &Settings) -> String {
     }
     out
 }
+
+/// `[retention]` per table: its limit and, when the data directory could be read
+/// (`plans`), what a run now would delete and when the oldest kept day goes. `status`
+/// says why `plans` is missing (no data directory yet, or an unreadable table).
+pub fn describe_retention(
+    retention: &collector::retention::Retention,
+    plans: Option<&[collector::retention::TablePlan]>,
+    status: Option<&str>,
+) -> String {
+    use collector::retention::Keep;
+    let mut out = format!(
+        "retention: checked every {}; a day is deleted once its end (the next midnight, UTC) is the limit ago{}\n",
+        humantime::format_duration(retention.interval),
+        status.map(|s| format!(" ({s})")).unwrap_or_default(),
+    );
+    for table in schemas::tables::Table::ALL {
+        let keep = retention.keep(table);
+        let mut line = format!("  {}: {keep}", table.name());
+        if let Some(plan) = plans.and_then(|p| p.iter().find(|p| p.table == table)) {
+            if let (Some(first), Some(last)) = (plan.expired.first(), plan.expired.last()) {
+                line.push_str(&format!(
+                    "; deleted at the next run: {}..{} ({} day(s), {} file(s), {} bytes)",
+                    first.date,
+                    last.date,
+                    plan.expired.len(),
+                    plan.expired.iter().map(|p| p.files).sum::<u64>(),
+                    plan.expired.iter().map(|p| p.bytes).sum::<u64>(),
+                ));
+            }
+            match (&plan.next, keep) {
+                (None, _) if plan.expired.is_empty() => line.push_str("; no stored data"),
+                (None, _) => {}
+                (Some((oldest, Some(at))), Keep::For(_)) => line.push_str(&format!(
+                    "; next: {} ({} bytes) at {}",
+                    oldest.date,
+                    oldest.bytes,
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )),
+                (Some((oldest, _)), _) => {
+                    line.push_str(&format!("; oldest day {}, never deleted", oldest.date))
+                }
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

@@ -95,3 +95,31 @@ fn an_unknown_rule_receiver_is_named() {
     assert_eq!(e.key, "rule[0].receivers");
     assert!(e.problem.contains("\"pager\""), "{e}");
 }
+
+#[test]
+fn retention_limits_are_read_per_table_and_a_bad_one_is_named() {
+    let e = parse_err("[retention]\nspans = \"thirty days\"\n");
+    assert_eq!(e.key, "retention.spans", "{e}");
+    assert!(e.problem.contains("nor \"forever\""), "{e}");
+    let file = parse(
+        "[retention]\nspans = \"7d\"\ndrift = \"forever\"\n",
+        "vigil.toml",
+    )
+    .unwrap();
+    let args = ServeArgs::default();
+    let settings = resolve_with(&args, file, &|_| None).unwrap();
+    let retention = &settings.collector.retention;
+    use collector::retention::Keep;
+    use schemas::tables::Table;
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(retention.keep(Table::Spans), Keep::For(day * 7));
+    assert_eq!(
+        retention.keep(Table::Scores),
+        Keep::For(day * 30),
+        "a default"
+    );
+    assert_eq!(retention.keep(Table::Drift), Keep::Forever);
+    let file = parse("[retention]\nmetrics = \"12h\"\n", "vigil.toml").unwrap();
+    let e = resolve_with(&args, file, &|_| None).err().unwrap();
+    assert_eq!(e.key, "retention.metrics", "{e}");
+}

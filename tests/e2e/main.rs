@@ -20,6 +20,7 @@ mod otlp;
 mod pages;
 mod pg;
 mod python;
+mod retention;
 mod rust_sdk;
 mod sql;
 mod tidy;

@@ -7,6 +7,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod bad_input;
+mod cardinality;
 mod cost;
 mod crash;
 mod daemon;

@@ -103,7 +103,7 @@ fn constants(i: u64, j: u64) -> (u64, f64, i64, bool) {
 }
 
 /// PostgreSQL's `percentile_cont`: linear interpolation between the closest ranks.
-fn percentile_cont(mut values: Vec<f64>, q: f64) -> f64 {
+pub(crate) fn percentile_cont(mut values: Vec<f64>, q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let h = (values.len() - 1) as f64 * q;
     let lo = h.floor() as usize;

@@ -166,6 +166,12 @@ impl Collector {
         &self.normalizer
     }
 
+    /// Why intake refuses every append now (a full disk, a failing WAL device), until a
+    /// WAL write succeeds again; `None` while it takes data. For `/readyz`.
+    pub fn intake_fault(&self) -> Option<wal::WriteFault> {
+        self.wal.fault()
+    }
+
     /// The consistent-snapshot source for queries.
     pub fn snapshots(&self) -> Arc<HotBuffer> {
         self.hot.clone()

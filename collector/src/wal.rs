@@ -24,7 +24,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use framing::{WalRecord, decode_payload, encode_payload};
-pub use writer::{Wal, WalConfig};
+pub use writer::{Wal, WalConfig, WriteFault};
 
 use crate::error::{Error, Result};
 

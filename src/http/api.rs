@@ -135,7 +135,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         let since = humantime::format_rfc3339_seconds(fault.since);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: intake refused since {since}: {}\n", fault.message),
+            format!(
+                "not ready: intake refused since {since}: {}\n",
+                fault.message
+            ),
         )
             .into_response();
     }

@@ -74,7 +74,7 @@ fn body(
     headers: &HeaderMap,
     raw: Result<Bytes, BytesRejection>,
     limit: usize,
-) -> Result<Vec<u8>, IngestError> {
+) -> Result<Bytes, IngestError> {
     let raw = raw.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             IngestError::TooLarge { limit }
@@ -87,12 +87,12 @@ fn body(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     match content_encoding.trim().to_ascii_lowercase().as_str() {
-        "gzip" | "x-gzip" => intake::gunzip(&raw, limit),
+        "gzip" | "x-gzip" => intake::gunzip(&raw, limit).map(Bytes::from),
         "identity" | "" => {
             if raw.len() > limit {
                 Err(IngestError::TooLarge { limit })
             } else {
-                Ok(raw.to_vec())
+                Ok(raw)
             }
         }
         other => Err(IngestError::Malformed(format!(

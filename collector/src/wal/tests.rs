@@ -157,7 +157,10 @@ async fn appends_are_durable_in_order_and_survive_reopen() {
         "records are numbered without gaps"
     );
     let callbacks: Vec<u64> = seen_rx.try_iter().collect();
-    assert_eq!(callbacks, sequences, "on_durable runs once per record, in order");
+    assert_eq!(
+        callbacks, sequences,
+        "on_durable runs once per record, in order"
+    );
     assert!(wal.closed_segments() > 0);
     let removed = wal.remove_through(20).unwrap();
     assert!(removed > 0);

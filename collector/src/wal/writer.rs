@@ -1,7 +1,7 @@
 //! The group-commit writer thread and the handle that appends to it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -50,10 +50,23 @@ struct Append {
     done: oneshot::Sender<Result<u64>>,
 }
 
+/// Why the WAL's last group commit failed, until one succeeds again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteFault {
+    /// The error, naming the segment.
+    pub message: String,
+    /// The file system is full (`ENOSPC`, or `EDQUOT`): intake resumes by itself at the
+    /// first write after space is freed.
+    pub no_space: bool,
+    /// When the failures began.
+    pub since: std::time::SystemTime,
+}
+
 /// Handle to the write-ahead log. Appends from any task; one thread writes.
 pub struct Wal {
     tx: Mutex<Option<SyncSender<Append>>>,
     closed_segments: Arc<Mutex<Vec<(PathBuf, u64)>>>,
+    fault: Arc<Mutex<Option<WriteFault>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -81,6 +94,7 @@ impl Wal {
             .filter(|(path, _)| *path != segment.path)
             .collect();
         let closed_segments = Arc::new(Mutex::new(existing));
+        let fault = Arc::new(Mutex::new(None));
         let (tx, rx) = mpsc::sync_channel(config.queue_depth);
         let writer = Writer {
             dir: dir.to_owned(),
@@ -88,9 +102,11 @@ impl Wal {
             segment,
             next_sequence,
             closed_segments: closed_segments.clone(),
+            fault: fault.clone(),
             on_durable,
             buffer: Vec::new(),
             failed: None,
+            rotation_failing: false,
         };
         let thread = std::thread::Builder::new()
             .name("vigil-wal".into())
@@ -99,6 +115,7 @@ impl Wal {
         Ok(Wal {
             tx: Mutex::new(Some(tx)),
             closed_segments,
+            fault,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -119,10 +136,7 @@ impl Wal {
     /// # Cancellation
     /// Dropping the future does not withdraw the record: it may still become durable.
     pub async fn append(&self, batches: Vec<(Table, RecordBatch)>) -> Result<u64> {
-        let bytes = batches
-            .iter()
-            .map(|(_, b)| b.get_array_memory_size())
-            .sum();
+        let bytes = batches.iter().map(|(_, b)| b.get_array_memory_size()).sum();
         let (done, wait) = oneshot::channel();
         let sent = match self.tx.lock().as_ref() {
             Some(tx) => tx.try_send(Append {
@@ -161,6 +175,12 @@ impl Wal {
             removed += 1;
         }
         Ok(removed)
+    }
+
+    /// Why appends are failing now: set by a failed group commit, cleared by the next one
+    /// that succeeds. `None` while the WAL writes.
+    pub fn fault(&self) -> Option<WriteFault> {
+        self.fault.lock().clone()
     }
 
     /// Number of segments on disk besides the active one.
@@ -221,9 +241,11 @@ struct Writer {
     segment: Segment,
     next_sequence: u64,
     closed_segments: Arc<Mutex<Vec<(PathBuf, u64)>>>,
+    fault: Arc<Mutex<Option<WriteFault>>>,
     on_durable: OnDurable,
     buffer: Vec<u8>,
     failed: Option<String>,
+    rotation_failing: bool,
 }
 
 impl Writer {
@@ -254,14 +276,19 @@ impl Writer {
             let reason = reason.clone();
             return answer_all(group, &reason);
         }
-        if let Err(e) = self.rotate_if_full() {
-            tracing::error!(error = %e, "WAL segment rotation failed");
+        // A failed rotation leaves the current segment open, which still takes records.
+        match self.rotate_if_full() {
+            Ok(()) => self.rotation_failing = false,
+            Err(e) if !self.rotation_failing => {
+                self.rotation_failing = true;
+                tracing::error!(error = %e, "WAL segment rotation failed; writing on to the current segment");
+            }
+            Err(_) => {}
         }
         let started = Instant::now();
         let sequence = self.next_sequence;
         let appended = group.iter_mut().flat_map(|a| a.batches.drain(..));
-        let batches = match coalesce(appended).and_then(|b| encode_payload(&b).map(|p| (b, p)))
-        {
+        let batches = match coalesce(appended).and_then(|b| encode_payload(&b).map(|p| (b, p))) {
             Ok((batches, payload)) => {
                 self.buffer.clear();
                 frame(&mut self.buffer, sequence, &payload);
@@ -275,19 +302,35 @@ impl Writer {
             .write_all(&self.buffer)
             .and_then(|()| self.segment.file.sync_data());
         if let Err(e) = written {
-            let message = format!("WAL write to {} failed: {e}", self.segment.path.display());
-            tracing::error!("{message}");
+            let no_space = is_no_space(&e);
+            let message = if no_space {
+                format!(
+                    "disk full: WAL write to {} failed ({e}); intake resumes once space is freed",
+                    self.segment.path.display()
+                )
+            } else {
+                format!("WAL write to {} failed: {e}", self.segment.path.display())
+            };
             // Cut back whatever part of the record reached the file, so that an
-            // unacknowledged record is never replayed. If even that fails, stop taking writes.
-            let restored = self
-                .segment
-                .file
-                .set_len(self.segment.len)
-                .and_then(|()| self.segment.file.sync_all());
+            // unacknowledged record is never replayed, and move the write position back
+            // with it: `set_len` leaves the position where the failed write stopped, and the
+            // next record would be written past a hole that replay reads as a torn tail,
+            // dropping it and everything after. If this fails, stop taking writes.
+            let len = self.segment.len;
+            let file = &mut self.segment.file;
+            let restored = file
+                .set_len(len)
+                .and_then(|()| file.seek(SeekFrom::Start(len)))
+                .and_then(|_| file.sync_all());
             if restored.is_err() {
                 self.failed = Some(message.clone());
             }
+            self.set_fault(&message, no_space);
+            metrics::counter!("vigil_wal_write_failures_total", "reason" => if no_space { "no_space" } else { "io" }).increment(1);
             return answer_all(group, &message);
+        }
+        if self.fault.lock().take().is_some() {
+            tracing::info!("WAL writes again; intake resumed");
         }
         self.segment.len += self.buffer.len() as u64;
         self.next_sequence += 1;
@@ -300,6 +343,23 @@ impl Writer {
         for append in group {
             let _ = append.done.send(Ok(sequence));
         }
+    }
+
+    /// Records a failed commit: logged when the failures begin (or change), not for every
+    /// refused group, so a full disk does not flood the log.
+    fn set_fault(&self, message: &str, no_space: bool) {
+        let mut fault = self.fault.lock();
+        if fault.as_ref().is_none_or(|f| f.message != message) {
+            tracing::error!("{message}");
+        }
+        let since = fault
+            .as_ref()
+            .map_or_else(std::time::SystemTime::now, |f| f.since);
+        *fault = Some(WriteFault {
+            message: message.to_owned(),
+            no_space,
+            since,
+        });
     }
 
     fn rotate_if_full(&mut self) -> Result<()> {
@@ -346,4 +406,12 @@ pub(super) fn coalesce(
         joined.push((table, batch));
     }
     Ok(joined)
+}
+
+/// `ENOSPC` or `EDQUOT`: the file system (or the quota) is full.
+fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }

@@ -139,3 +139,27 @@ pub fn post(
         .body(body)
         .send()
 }
+
+/// What a custom `opentelemetry_http::HttpClient` of the tests does with an exporter's
+/// request (as it came, or with a rewritten body): sends it with `client`, and hands the
+/// answer back to the exporter as it came.
+///
+/// # Errors
+/// When the request cannot be sent or the answer read.
+pub fn forward(
+    client: &reqwest::blocking::Client,
+    request: opentelemetry_http::Request<Vec<u8>>,
+) -> Result<opentelemetry_http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError>
+{
+    let (parts, body) = request.into_parts();
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()?;
+    let mut answer = opentelemetry_http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    Ok(answer.body(response.bytes()?)?)
+}

@@ -165,18 +165,7 @@ impl opentelemetry_http::HttpClient for TlsHttpClient {
         opentelemetry_http::Response<opentelemetry_http::Bytes>,
         opentelemetry_http::HttpError,
     > {
-        let (parts, body) = request.into_parts();
-        let response = self
-            .0
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(body.to_vec())
-            .send()?;
-        let mut answer = opentelemetry_http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            answer = answer.header(name, value);
-        }
-        Ok(answer.body(response.bytes()?)?)
+        crate::otlp::forward(&self.0, request.map(|body| body.to_vec()))
     }
 }
 

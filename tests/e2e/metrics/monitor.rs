@@ -126,17 +126,8 @@ impl opentelemetry_http::HttpClient for BackDating {
                 }
             }
         }
-        let response = self
-            .client
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(export.encode_to_vec())
-            .send()?;
-        let mut answer = opentelemetry_http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            answer = answer.header(name, value);
-        }
-        Ok(answer.body(response.bytes()?)?)
+        let request = opentelemetry_http::Request::from_parts(parts, export.encode_to_vec());
+        crate::otlp::forward(&self.client, request)
     }
 }
 

@@ -169,6 +169,10 @@ fn expired_days_are_dropped_with_their_files_and_stay_gone_after_a_restart() {
         );
     };
     check(&daemon);
+    for (table, rows) in [("spans", 4.0), ("scores", 2.0), ("metrics", 2.0)] {
+        let series = format!("vigil_retention_rows_deleted_total{{table=\"{table}\"}}");
+        assert_eq!(sample(&daemon, &series), Some(rows), "{series}");
+    }
     let bytes = sample(
         &daemon,
         "vigil_retention_bytes_deleted_total{table=\"spans\"}",

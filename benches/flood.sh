@@ -42,11 +42,8 @@ TOML
   --otlp-http-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --pg-addr 127.0.0.1:0 2> "$data.log" &
 pid=$!
 flooders=()
-stop_flood() {
-  for f in "${flooders[@]}"; do
-    pkill -P "$f" 2>/dev/null || true
-    kill "$f" 2>/dev/null || true
-  done
+stop_flood() { # each client is its own process group: the loop and its curl go together
+  for f in "${flooders[@]}"; do kill -- "-$f" 2>/dev/null || true; done
   flooders=()
 }
 trap 'stop_flood; kill $pid 2>/dev/null || true' EXIT
@@ -90,11 +87,12 @@ echo "  spans/s: $alone   p99: $alone_p99 ms   refused: $(field 'refused (429/50
 
 echo "== ingest during the flood ($stars × SELECT * FROM spans, $aggs × aggregations), ${seconds}s"
 : > "$data.codes"
-flood_client() {
-  while :; do
-    curl -s -o /dev/null --max-time 300 -w '%{http_code}\n' -H 'Content-Type: application/json' \
-      "$api/api/v1/sql" -d "{\"query\": \"$1\"}" >> "$data.codes" || true
-  done
+flood_client() { # query: loops in a new session (its own process group) until killed
+  setsid bash -c 'while :; do
+    curl -s -o /dev/null --max-time 300 -w "%{http_code}\n" -H "Content-Type: application/json" \
+      "$1/api/v1/sql" -d "{\"query\": \"$2\"}" >> "$3" || true
+  done' flood "$api" "$1" "$data.codes" &
+  flooders+=($!)
 }
 aggregations=(
   "SELECT trace_id, count(*) AS n, sum(input_tokens) AS tokens FROM spans GROUP BY trace_id ORDER BY n DESC, trace_id LIMIT 10"
@@ -103,8 +101,8 @@ aggregations=(
 windows() { curl -s "$api/metrics" | awk '/^vigil_monitor_windows_total\{monitor="flood-latency"\}/ {print $2}'; }
 windows_before=$(windows); windows_before=${windows_before:-0}
 reset_peak
-for _ in $(seq "$stars"); do flood_client "SELECT * FROM spans" & flooders+=($!); done
-for i in $(seq "$aggs"); do flood_client "${aggregations[$(( i % 2 ))]}" & flooders+=($!); done
+for _ in $(seq "$stars"); do flood_client "SELECT * FROM spans"; done
+for i in $(seq "$aggs"); do flood_client "${aggregations[$(( i % 2 ))]}"; done
 sleep 3
 load "$seconds" --live
 flood_end=$(date +%s.%N)

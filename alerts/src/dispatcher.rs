@@ -470,8 +470,8 @@ impl Dispatcher {
     pub async fn expire_silence(&self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let (id, actor) = (id.to_owned(), actor.to_owned());
         self.commit_change(move |e| {
-            let expired = e.silences_mut().expire(&id, &actor, now)?;
-            Ok((expired, Output::default()))
+            e.silences_mut().expire(&id, &actor, now)?;
+            Ok(((), Output::default()))
         })
         .await?;
         Ok(())

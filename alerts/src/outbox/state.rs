@@ -23,12 +23,15 @@ pub(super) const MEMBERS: TableDefinition<(&str, u64), &[u8]> =
 /// Key in `state` of the JSON list of [`Silence`]s.
 const SILENCES_KEY: &str = "silences";
 
+/// Entries of one table to write: key and encoded value, or `None` to delete.
+type Writes<K> = Vec<(K, Option<Vec<u8>>)>;
+
 /// The entries of the engine state to write: each encoded value, or `None` to delete.
 #[derive(Debug, Default)]
 pub struct StateWrites {
-    alerts: Vec<(u64, Option<Vec<u8>>)>,
-    heads: Vec<(String, Option<Vec<u8>>)>,
-    members: Vec<((String, u64), Option<Vec<u8>>)>,
+    alerts: Writes<u64>,
+    heads: Writes<String>,
+    members: Writes<(String, u64)>,
     silences: Option<Vec<u8>>,
 }
 

@@ -62,14 +62,17 @@ pub fn admit(
     let mut taken = slots;
     for measure in measures {
         let series = measure.series.as_str();
-        let admitted = series != overflow
-            && (known(series)
-                || out.new.contains(series)
-                || (taken < limit && {
-                    taken += 1;
-                    out.new.insert(series.to_owned());
-                    true
-                }));
+        let admitted = if series == overflow {
+            false
+        } else if known(series) || out.new.contains(series) {
+            true
+        } else if taken < limit {
+            taken += 1;
+            out.new.insert(series.to_owned());
+            true
+        } else {
+            false
+        };
         if admitted {
             out.measures.push(measure);
         } else {

@@ -122,17 +122,20 @@ impl Drop for Queued {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_full_admission_queues_then_refuses_and_a_dropped_permit_lets_the_next_in() {
-        let admission = Arc::new(Admission::new(2, Duration::from_secs(10), "test"));
+        let queue_timeout = Duration::from_millis(50);
+        let admission = Arc::new(Admission::new(2, queue_timeout, "test"));
         let first = admission.admit().await.unwrap();
         let _second = admission.admit().await.unwrap();
         assert_eq!(admission.running(), 2);
 
         // A third waits the whole queue timeout, then is refused naming the limit.
+        let started = std::time::Instant::now();
         let refused = admission.admit().await.unwrap_err();
+        assert!(started.elapsed() >= queue_timeout);
         assert!(
-            matches!(refused, Error::Busy { running: 2, waited } if waited == Duration::from_secs(10)),
+            matches!(refused, Error::Busy { running: 2, waited } if waited == queue_timeout),
             "{refused:?}"
         );
 
@@ -141,8 +144,9 @@ mod tests {
             let admission = admission.clone();
             async move { admission.admit().await.map(drop) }
         });
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::task::yield_now().await;
         drop(first);
         waiting.await.unwrap().unwrap();
+        assert_eq!(admission.running(), 1);
     }
 }

@@ -53,7 +53,8 @@ pub struct Encoder {
 enum State {
     Json { rows: usize },
     Csv,
-    ArrowIpc(StreamWriter<Vec<u8>>),
+    // Boxed: the writer is large, and an encoder is made once per answer.
+    ArrowIpc(Box<StreamWriter<Vec<u8>>>),
 }
 
 impl Encoder {
@@ -88,7 +89,7 @@ impl Encoder {
             Format::ArrowIpc => {
                 let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
                 head = std::mem::take(writer.get_mut());
-                State::ArrowIpc(writer)
+                State::ArrowIpc(Box::new(writer))
             }
         };
         Ok((Self { state }, head))

@@ -24,20 +24,9 @@ const LONG: &str = "SELECT count(*) FROM generate_series(1, 20000000000) a";
 
 /// One of the daemon's query metrics for the users' pool (`pool="queries"`).
 fn gauge(daemon: &Daemon, name: &str) -> f64 {
-    let text = daemon
-        .http
-        .get(daemon.api("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let prefix = format!("{name}{{pool=\"queries\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
+    daemon
+        .metric(&format!("{name}{{pool=\"queries\"}}"))
         .unwrap_or_else(|| panic!("{name} is not in /metrics"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// Polls a metric until `ok` holds (the readiness signal), failing after 30 s.
@@ -386,7 +375,7 @@ fn a_flood_of_select_star_loses_no_acknowledged_span_and_the_monitor_keeps_closi
 
     // Every answer was a result or an admission refusal, never a failure.
     let statuses = statuses.lock().clone();
-    assert!(statuses.iter().any(|s| *s == 200), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
     assert!(
         statuses.iter().all(|s| [200, 429].contains(s)),
         "{statuses:?}"

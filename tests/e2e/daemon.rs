@@ -162,6 +162,22 @@ impl Daemon {
             .unwrap_or_else(|| panic!("{query}: not an integer"))
     }
 
+    /// The value of one series in `/metrics`, named with its labels as the Prometheus
+    /// text prints them (`vigil_query_running{pool="queries"}`); `None` when absent.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let text = self
+            .http
+            .get(self.api("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.trim().parse().unwrap())
+    }
+
     /// The daemon's process id (for /proc readings in benchmarks).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)

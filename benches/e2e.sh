@@ -4,6 +4,11 @@
 # daemon CPU per span, peak RSS, stored bytes per span and query latencies.
 #
 #   benches/e2e.sh [http|grpc] [seconds] [connections] [traces-per-request] [extra serve flags...]
+#   benches/e2e.sh metrics [seconds] [connections] [points-per-request] [extra serve flags...]
+#
+# `metrics` sends GenAI metric data points (histograms, a sum, a gauge) over OTLP/HTTP
+# protobuf to /v1/metrics and reports durable points/s; the acknowledged points are checked
+# against `SELECT count(*) FROM metrics` at the end.
 #
 # With VIGIL_BENCH_SECURE=1 the daemon requires a bearer token and speaks TLS (a CA and a
 # certificate for localhost made with openssl); the load generator sends the token and
@@ -78,20 +83,23 @@ until grep -q "vigil is ready" "$data.log"; do sleep 0.1; done
 endpoint() { python3 -c "import json,sys; print(json.load(open('$data/endpoints.json'))['$1'])"; }
 http=$(endpoint http)
 port() { endpoint "$1" | sed 's/.*://'; }
+table=spans; unit=spans; size=(--traces "$traces")
 case $protocol in
   http) addr="--http $host:$(port otlp_http)" ;;
   grpc) addr="--grpc $host:$(port otlp_grpc)" ;;
+  metrics) addr="--http $host:$(port otlp_http)"; table=metrics; unit=points
+    size=(--metrics --points "$traces") ;;
 esac
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 ticks=$(getconf CLK_TCK)
 cpu_before=$(cpu)
 # shellcheck disable=SC2086
 /usr/bin/time -f "load generator CPU:   %U s user + %S s system" -o "$data.loadcpu" \
-  "$loadgen" $addr --connections "$connections" --seconds "$seconds" --traces "$traces" "${client[@]}" | tee "$data.load"
+  "$loadgen" $addr --connections "$connections" --seconds "$seconds" "${size[@]}" "${client[@]}" | tee "$data.load"
 cat "$data.loadcpu"
 cpu_after=$(cpu)
-spans=$(awk '/^accepted spans:/ {print $3}' "$data.load")
-echo "daemon CPU:           $(( (cpu_after - cpu_before) / ticks )) s for $spans spans = $(python3 -c "print(round(($cpu_after-$cpu_before)/$ticks/$spans*1e6, 2))") µs/span (both cores)"
+spans=$(awk "/^accepted $unit:/ {print \$3}" "$data.load")
+echo "daemon CPU:           $(( (cpu_after - cpu_before) / ticks )) s for $spans $unit = $(python3 -c "print(round(($cpu_after-$cpu_before)/$ticks/$spans*1e6, 2))") µs/${unit%s} (both cores)"
 echo "peak RSS:             $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$pid/status)"
 scheme=http; [ $with_tls = 1 ] && scheme=https
 api="$scheme://$host:${http##*:}"
@@ -100,7 +108,16 @@ curl_auth=()
 [ $with_token = 1 ] && curl_auth+=(-H "Authorization: Bearer $VIGIL_TOKEN_BENCH")
 q() { curl -s "${curl_auth[@]}" -H 'Content-Type: application/json' "$api/api/v1/sql" -d "{\"query\": \"$1\"}" "${@:2}"; }
 sql() { q "$1" -o /dev/null -w '%{time_total}'; }
-echo "count(*):             $(q "SELECT count(*) FROM spans")"
+stored=$(q "SELECT count(*) FROM $table" | python3 -c "import json,sys; print(json.load(sys.stdin)['rows'][0][0])")
+echo "count(*) FROM $table: $stored (acknowledged: $spans)"
+if [ "$stored" -lt "$spans" ]; then echo "LOST: $(( spans - stored )) acknowledged $unit are not in $table" >&2; fi
+if [ "$table" = metrics ]; then
+  echo "p99 of one metric over all points (query time): $(sql "SELECT histogram_quantile(0.99, histogram_merge(bounds, bucket_counts)) FROM metrics WHERE metric = 'gen_ai.client.operation.duration'") s"
+  kill -TERM $pid; wait $pid || true
+  trap - EXIT
+  echo "data directory: $data"
+  exit 0
+fi
 trace=$(q "SELECT trace_id FROM spans LIMIT 1" | python3 -c "import json,sys; print(json.load(sys.stdin)['rows'][0][0])")
 echo "trace by id (hot):    $(sql "SELECT * FROM spans WHERE trace_id = '$trace'") s"
 kill -TERM $pid; wait $pid || true

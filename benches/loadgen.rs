@@ -6,6 +6,7 @@
 //! cargo bench --bench loadgen -- --http 127.0.0.1:4318 [--connections 8] [--seconds 20] [--traces 25]
 //! cargo bench --bench loadgen -- --grpc 127.0.0.1:4317 ...
 //! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --live ...
+//! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --metrics [--points 100] ...
 //! ```
 //! Each trace is a root `invoke_agent` span with two `chat` and one `execute_tool` child,
 //! GenAI attributes (model, provider, tokens), a confidence, an accuracy score (an
@@ -18,6 +19,10 @@
 //! `--live` stamps every request as it is sent: its timestamps move to the current time and
 //! its trace ids get a per-request salt, by patching the fixed-width fields of the encoded
 //! body in place (their offsets are found once, before the clock starts).
+//!
+//! `--metrics` sends OTLP metric requests to `/v1/metrics` instead (OTLP/HTTP protobuf
+//! only): `--points` GenAI data points per request (histograms, a sum and a gauge, see
+//! `support/agent_metrics.rs`), and reports acknowledged points.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +36,8 @@ use prost::Message;
 #[path = "support/agent_traces.rs"]
 mod agent_traces;
 use agent_traces::request;
+#[path = "support/agent_metrics.rs"]
+mod agent_metrics;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
@@ -46,6 +53,10 @@ struct Args {
     traces: usize,
     bodies: usize,
     live: bool,
+    /// `--metrics`: metric data points to `/v1/metrics` instead of traces.
+    metrics: bool,
+    /// `--points`: data points per metrics request.
+    points: usize,
     /// `--token`: sent as `Authorization: Bearer <token>`.
     token: Option<String>,
     /// `--ca-file`: speak TLS, trusting this PEM CA (the address should then name the
@@ -62,6 +73,8 @@ fn parse_args() -> Args {
         traces: 25,
         bodies: 512,
         live: false,
+        metrics: false,
+        points: 100,
         token: None,
         ca_pem: None,
     };
@@ -76,6 +89,8 @@ fn parse_args() -> Args {
             "--traces" => args.traces = value().parse().expect("--traces N (per request)"),
             "--bodies" => args.bodies = value().parse().expect("--bodies N"),
             "--live" => args.live = true,
+            "--metrics" => args.metrics = true,
+            "--points" => args.points = value().parse().expect("--points N (per request)"),
             "--token" => args.token = Some(value()),
             "--ca-file" => args.ca_pem = Some(std::fs::read(value()).expect("--ca-file PEM")),
             "--bench" => {} // passed by `cargo bench`
@@ -95,19 +110,44 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    assert!(
+        !args.metrics || (args.target == Target::Http && !args.live),
+        "--metrics is OTLP/HTTP only, without --live"
+    );
     let now = unix_nanos();
     let run_seed = now / 1_000_000;
-    let requests: Vec<ExportTraceServiceRequest> = (0..args.bodies)
-        .map(|b| {
-            request(
-                run_seed * 1_000_000 + (b * args.traces) as u64,
-                args.traces,
-                now,
-            )
-        })
-        .collect();
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(requests.iter().map(Message::encode_to_vec).collect());
-    let spans_per_request = (args.traces * 4) as u64;
+    let requests: Vec<ExportTraceServiceRequest> = if args.metrics {
+        Vec::new()
+    } else {
+        (0..args.bodies)
+            .map(|b| {
+                request(
+                    run_seed * 1_000_000 + (b * args.traces) as u64,
+                    args.traces,
+                    now,
+                )
+            })
+            .collect()
+    };
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(if args.metrics {
+        (0..args.bodies)
+            .map(|b| agent_metrics::request((b * args.points) as u64, args.points, now))
+            .map(|r| r.encode_to_vec())
+            .collect()
+    } else {
+        requests.iter().map(Message::encode_to_vec).collect()
+    });
+    // What one acknowledged request adds: spans, or metric data points.
+    let (unit, path) = if args.metrics {
+        ("points", "/v1/metrics")
+    } else {
+        ("spans", "/v1/traces")
+    };
+    let spans_per_request = if args.metrics {
+        args.points as u64
+    } else {
+        (args.traces * 4) as u64
+    };
     let bytes_per_span = bodies.iter().map(Vec::len).sum::<usize>() as f64
         / (args.bodies as f64 * spans_per_request as f64);
     let stamps: Arc<Vec<Stamps>> = Arc::new(if args.live {
@@ -122,7 +162,7 @@ async fn main() {
     let sent_requests = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(requests);
     println!(
-        "load: {} over {} connections for {} s, {} spans/request, {:.0} B/span of protobuf{}",
+        "load: {} over {} connections for {} s, {} {unit}/request, {:.0} B/{} of protobuf{}",
         if args.target == Target::Http {
             "OTLP/HTTP protobuf"
         } else {
@@ -132,6 +172,7 @@ async fn main() {
         args.seconds,
         spans_per_request,
         bytes_per_span,
+        unit.trim_end_matches('s'),
         if args.live {
             ", live times and trace ids"
         } else {
@@ -163,7 +204,7 @@ async fn main() {
             }
             let http = http.build().expect("HTTP client");
             let authorization = token.map(|t| format!("Bearer {t}"));
-            let url = format!("{scheme}://{addr}/v1/traces");
+            let url = format!("{scheme}://{addr}{path}");
             let mut grpc = match target {
                 Target::Grpc => {
                     let mut endpoint =
@@ -262,8 +303,13 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     let spans = accepted.load(Ordering::Relaxed);
-    println!("accepted spans:       {spans}");
-    println!("accepted spans/s:     {:.0}", spans as f64 / elapsed);
+    println!("accepted {unit}:{:w$}{spans}", "", w = 12 - unit.len());
+    println!(
+        "accepted {unit}/s:{:w$}{:.0}",
+        "",
+        spans as f64 / elapsed,
+        w = 10 - unit.len()
+    );
     println!(
         "requests/s:           {:.0}",
         latencies.len() as f64 / elapsed

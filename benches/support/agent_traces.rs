@@ -144,6 +144,18 @@ fn agent_trace(seed: u64, now: u64) -> Vec<Span> {
     ]
 }
 
+/// The fleet's resource: one service, its version and environment.
+pub fn resource() -> Resource {
+    Resource {
+        attributes: vec![
+            s("service.name", "agent-fleet"),
+            s("service.version", "2026.11"),
+            s("deployment.environment", "bench"),
+        ],
+        ..Default::default()
+    }
+}
+
 /// `traces` agent traces (4 spans each) with seeds from `first_seed`, starting near `now` (unix ns).
 pub fn request(first_seed: u64, traces: usize, now: u64) -> ExportTraceServiceRequest {
     let spans = (0..traces as u64)
@@ -151,14 +163,7 @@ pub fn request(first_seed: u64, traces: usize, now: u64) -> ExportTraceServiceRe
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![
-                    s("service.name", "agent-fleet"),
-                    s("service.version", "2026.11"),
-                    s("deployment.environment", "bench"),
-                ],
-                ..Default::default()
-            }),
+            resource: Some(resource()),
             scope_spans: vec![ScopeSpans {
                 spans,
                 ..Default::default()

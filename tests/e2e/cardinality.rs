@@ -89,19 +89,11 @@ fn window_rows(daemon: &Daemon, minute: u64) -> Vec<(String, i64, f64)> {
     panic!("window {minute} was not evaluated");
 }
 
-/// The value of an unlabelled-but-for-`monitor` counter in the Prometheus text.
+/// The value of a series of the monitor's in `/metrics` (0 when absent).
 fn metric(daemon: &Daemon, name: &str) -> f64 {
-    let text = daemon
-        .http
-        .get(daemon.api("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let prefix = format!("{name}{{monitor=\"per-agent-latency\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    daemon
+        .metric(&format!("{name}{{monitor=\"per-agent-latency\"}}"))
+        .unwrap_or(0.0)
 }
 
 /// Resident set now and at its peak (`VmRSS`, `VmHWM`), MiB.

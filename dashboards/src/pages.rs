@@ -43,15 +43,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// The HTTP status to answer with: 400 (a bad parameter), 404, 503 (a query timed out
-    /// or ran out of memory: try again or narrow the range) or 500.
+    /// The HTTP status to answer with: 400 (a bad parameter), 404, 503 (a query timed out,
+    /// ran out of memory or found every query slot taken: try again or narrow the range)
+    /// or 500.
     pub fn status(&self) -> u16 {
         match self {
             Error::BadParameter { .. }
             | Error::Query(analytics::Error::InvalidParameter { .. }) => 400,
             Error::NotFound(_) => 404,
             Error::Query(
-                analytics::Error::Timeout(_) | analytics::Error::ResourcesExhausted(_),
+                analytics::Error::Timeout(_)
+                | analytics::Error::ResourcesExhausted(_)
+                | analytics::Error::Busy { .. },
             ) => 503,
             Error::Query(_) | Error::Shape(_) => 500,
         }

@@ -8,7 +8,7 @@ pub fn describe(settings: &Settings) -> String {
     format!(
         "data_dir = {}\notlp_grpc_addr = {}\notlp_http_addr = {}\nhttp_addr = {}\npg_addr = {} ({})\n\
          limits.max_body_bytes = {}\nstorage: hot budget {} MiB, flush every {:?}, compact every {:?}\n\
-         query: timeout {:?}, memory limit {} MiB\ningest: confidence keys {:?}, {} escalation attribute rule(s), \
+         query: timeout {:?}, memory pool {} MiB (a quarter for the jobs), {} at once, queue {:?}, answers up to {} bytes\ningest: confidence keys {:?}, {} escalation attribute rule(s), \
          escalation tool prefixes {:?}\nprices: {} row(s), {} override(s)\nmonitors: {}\n{}rules: {}\n{}{}{}",
         s.data_dir.display(),
         s.otlp_grpc_addr,
@@ -25,6 +25,9 @@ pub fn describe(settings: &Settings) -> String {
         s.collector.compact_interval,
         s.query.timeout,
         s.query.memory_limit_bytes >> 20,
+        s.query.max_concurrent,
+        s.query.queue_timeout,
+        s.query.max_result_bytes,
         s.ingest.confidence_keys,
         s.ingest.escalation_attributes.len(),
         s.ingest.escalation_tool_prefixes,

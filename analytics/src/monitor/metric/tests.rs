@@ -315,3 +315,46 @@ fn series_are_measured_apart_and_lookback_points_only_base() {
         vec![("billing", 0, 4.0 / 60.0), ("support", 0, 2.0 / 60.0)]
     );
 }
+
+#[test]
+fn metric_monitor_config_errors_name_the_key() {
+    let config = |extra: &str| -> super::super::MonitorConfig {
+        toml::from_str(&format!(
+            "name = \"m\"\nsignal = \"metric:gen_ai.client.operation.duration:p99\"\n\
+             window = \"1m\"\n{extra}"
+        ))
+        .expect("parses")
+    };
+    let ok = config(
+        "detector = \"shewhart\"\nbaseline = { windows = 20 }\ngroup_by = [\"agent_name\", \"request_model\"]",
+    );
+    let monitor = ok.validate(0).expect("a valid metric monitor");
+    assert!(monitor.signal.is_metric());
+    for (extra, key) in [
+        // One value per window: nothing to compare distributions of.
+        (
+            "detector = \"ks\"\nalpha = 0.01\nbaseline = { windows = 20 }",
+            "monitor[2].detector",
+        ),
+        (
+            "detector = \"p_chart\"\nbaseline = { p = 0.1 }",
+            "monitor[2].detector",
+        ),
+        // A column of transactions, not of metrics.
+        (
+            "detector = \"shewhart\"\nbaseline = { windows = 20 }\ngroup_by = [\"trace_id\"]",
+            "monitor[2].group_by",
+        ),
+    ] {
+        let error = config(extra).validate(2).expect_err(extra);
+        assert_eq!(error.key, key, "{extra}: {error}");
+    }
+    let mut bad = ok.clone();
+    bad.signal = "metric:gen_ai.client.operation.duration:p90".into();
+    let error = bad.validate(0).unwrap_err();
+    assert_eq!(error.key, "monitor[0].signal");
+    assert!(
+        error.problem.contains("p50, p95, p99, mean or rate"),
+        "{error}"
+    );
+}

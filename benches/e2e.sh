@@ -3,10 +3,11 @@
 # drives it with the load generator (benches/loadgen.rs), and reports durable spans/s,
 # daemon CPU per span, peak RSS, stored bytes per span and query latencies.
 #
-#   benches/e2e.sh [http|grpc] [seconds] [connections] [traces-per-request] [extra serve flags...]
+#   benches/e2e.sh [http|grpc|json] [seconds] [connections] [traces-per-request] [extra serve flags...]
 #   benches/e2e.sh metrics [seconds] [connections] [points-per-request] [extra serve flags...]
 #
-# `metrics` sends GenAI metric data points (histograms, a sum, a gauge) over OTLP/HTTP
+# `json` sends the same traces as OTLP/HTTP JSON. `metrics` sends GenAI metric data points
+# (histograms, a sum, a gauge) over OTLP/HTTP
 # protobuf to /v1/metrics and reports durable points/s; the acknowledged points are checked
 # against `SELECT count(*) FROM metrics` at the end.
 #
@@ -87,6 +88,7 @@ table=spans; unit=spans; size=(--traces "$traces")
 case $protocol in
   http) addr="--http $host:$(port otlp_http)" ;;
   grpc) addr="--grpc $host:$(port otlp_grpc)" ;;
+  json) addr="--http $host:$(port otlp_http)"; size+=(--json) ;;
   metrics) addr="--http $host:$(port otlp_http)"; table=metrics; unit=points
     size=(--metrics --points "$traces") ;;
 esac

@@ -7,6 +7,7 @@
 //! cargo bench --bench loadgen -- --grpc 127.0.0.1:4317 ...
 //! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --live ...
 //! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --metrics [--points 100] ...
+//! cargo bench --bench loadgen -- --http 127.0.0.1:4318 --json ...
 //! ```
 //! Each trace is a root `invoke_agent` span with two `chat` and one `execute_tool` child,
 //! GenAI attributes (model, provider, tokens), a confidence, an accuracy score (an
@@ -19,6 +20,9 @@
 //! `--live` stamps every request as it is sent: its timestamps move to the current time and
 //! its trace ids get a per-request salt, by patching the fixed-width fields of the encoded
 //! body in place (their offsets are found once, before the clock starts).
+//!
+//! `--json` sends the same traces as OTLP/JSON (`application/json`, the OTLP JSON
+//! mapping: hex ids, string-encoded 64-bit integers), OTLP/HTTP only.
 //!
 //! `--metrics` sends OTLP metric requests to `/v1/metrics` instead (OTLP/HTTP protobuf
 //! only): `--points` GenAI data points per request (histograms, a sum and a gauge, see
@@ -55,6 +59,8 @@ struct Args {
     live: bool,
     /// `--metrics`: metric data points to `/v1/metrics` instead of traces.
     metrics: bool,
+    /// `--json`: OTLP/JSON bodies instead of protobuf.
+    json: bool,
     /// `--points`: data points per metrics request.
     points: usize,
     /// `--token`: sent as `Authorization: Bearer <token>`.
@@ -74,6 +80,7 @@ fn parse_args() -> Args {
         bodies: 512,
         live: false,
         metrics: false,
+        json: false,
         points: 100,
         token: None,
         ca_pem: None,
@@ -90,6 +97,7 @@ fn parse_args() -> Args {
             "--bodies" => args.bodies = value().parse().expect("--bodies N"),
             "--live" => args.live = true,
             "--metrics" => args.metrics = true,
+            "--json" => args.json = true,
             "--points" => args.points = value().parse().expect("--points N (per request)"),
             "--token" => args.token = Some(value()),
             "--ca-file" => args.ca_pem = Some(std::fs::read(value()).expect("--ca-file PEM")),
@@ -114,6 +122,10 @@ async fn main() {
         !args.metrics || (args.target == Target::Http && !args.live),
         "--metrics is OTLP/HTTP only, without --live"
     );
+    assert!(
+        !args.json || (args.target == Target::Http && !args.live && !args.metrics),
+        "--json is OTLP/HTTP traces only, without --live"
+    );
     let now = unix_nanos();
     let run_seed = now / 1_000_000;
     let requests: Vec<ExportTraceServiceRequest> = if args.metrics {
@@ -133,6 +145,11 @@ async fn main() {
         (0..args.bodies)
             .map(|b| agent_metrics::request((b * args.points) as u64, args.points, now))
             .map(|r| r.encode_to_vec())
+            .collect()
+    } else if args.json {
+        requests
+            .iter()
+            .map(|r| serde_json::to_vec(r).expect("OTLP JSON"))
             .collect()
     } else {
         requests.iter().map(Message::encode_to_vec).collect()
@@ -162,17 +179,18 @@ async fn main() {
     let sent_requests = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(requests);
     println!(
-        "load: {} over {} connections for {} s, {} {unit}/request, {:.0} B/{} of protobuf{}",
-        if args.target == Target::Http {
-            "OTLP/HTTP protobuf"
-        } else {
-            "OTLP/gRPC"
+        "load: {} over {} connections for {} s, {} {unit}/request, {:.0} B/{} of {}{}",
+        match (args.target, args.json) {
+            (Target::Http, false) => "OTLP/HTTP protobuf",
+            (Target::Http, true) => "OTLP/HTTP JSON",
+            (Target::Grpc, _) => "OTLP/gRPC",
         },
         args.connections,
         args.seconds,
         spans_per_request,
         bytes_per_span,
         unit.trim_end_matches('s'),
+        if args.json { "JSON" } else { "protobuf" },
         if args.live {
             ", live times and trace ids"
         } else {
@@ -193,6 +211,11 @@ async fn main() {
         let (accepted, refused, failed) = (accepted.clone(), refused.clone(), failed.clone());
         let addr = args.addr.clone();
         let target = args.target;
+        let content_type = if args.json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
         let (token, ca_pem) = (args.token.clone(), args.ca_pem.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -265,7 +288,7 @@ async fn main() {
                         }
                         let mut post = http
                             .post(&url)
-                            .header("content-type", "application/x-protobuf");
+                            .header("content-type", content_type);
                         if let Some(value) = &authorization {
                             post = post.header("authorization", value);
                         }

@@ -286,9 +286,7 @@ async fn main() {
                         if live {
                             stamps[b].stamp(&mut body, shift, salt);
                         }
-                        let mut post = http
-                            .post(&url)
-                            .header("content-type", content_type);
+                        let mut post = http.post(&url).header("content-type", content_type);
                         if let Some(value) = &authorization {
                             post = post.header("authorization", value);
                         }

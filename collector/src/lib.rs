@@ -202,7 +202,8 @@ impl Collector {
         self.append(batches).await.map(Some)
     }
 
-    /// Appends batches of the given tables as one WAL record (see [`Collector::ingest`]).
+    /// Appends batches of the given tables to the WAL; the appends of one group commit
+    /// share a record, their batches joined per table (see [`Collector::ingest`]).
     ///
     /// # Errors
     /// As [`Collector::ingest`].

@@ -196,8 +196,8 @@ impl Store {
         batches: &[RecordBatch],
         through: u64,
     ) -> Result<i64> {
-        // Hot batches are one per request (hundreds of rows); the Parquet writer is several
-        // times faster on large batches, so they are joined first.
+        // Hot batches are one per WAL group commit, small under light load; the Parquet
+        // writer is several times faster on large batches, so they are joined first.
         let mut stored = Vec::new();
         if let Some(key) = cluster_key(table) {
             // One sort over all of them, so that every file written is in key order.

@@ -41,6 +41,9 @@ use wal::{Wal, WalConfig};
 pub struct CollectorConfig {
     /// The data directory (SPEC §8: the whole state).
     pub data_dir: PathBuf,
+    /// This node's id in a deployment of several nodes sharing the tables (`[cluster]
+    /// node_id`, by default the host name, set by the root); empty in tests and tools.
+    pub node_id: String,
     /// WAL tuning.
     pub wal: WalConfig,
     /// Past this many bytes of hot (unflushed) batches, ingest answers "overloaded".
@@ -62,6 +65,7 @@ impl CollectorConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            node_id: String::new(),
             wal: WalConfig::default(),
             hot_budget_bytes: 512 << 20,
             flush_bytes: 128 << 20,

@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # Query flood benchmark (issue 13): OTLP ingest alone vs during a flood of user queries.
 #
-#   benches/flood.sh [preload-spans] [seconds] [select-star-clients] [aggregation-clients]
+#   benches/flood.sh [preload-spans] [seconds] [select-star-clients] [aggregation-clients] [rounds]
 #
 # Starts a release `vigil serve` (default `[query]` limits) with one monitor (5 s windows
 # of latency_p95), pre-loads at least `preload-spans` (default 5,000,000) spans with the
-# load generator, then measures for `seconds` (default 30) each:
+# load generator, then measures `rounds` (default 3) alternating pairs of phases of
+# `seconds` (default 30) each:
 #   1. ingest alone (`loadgen --live`: spans/s, p99 request latency, refusals);
 #   2. ingest while `select-star-clients` (default 16) clients loop `SELECT * FROM spans`
 #      over the JSON API and `aggregation-clients` (default 4) loop heavy aggregations
 #      (per-trace GROUP BY, percentiles per agent and model).
-# and reports the kept throughput, the daemon's peak RSS (VmHWM, reset before each
-# phase), the flood's answers by status, the monitor's windows closed during the flood
-# and its lag when the flood stops (now − the newest window's end), the time to the first
-# byte of a 5 M-row JSON answer (`SELECT * FROM spans LIMIT 5000000`, idle daemon), and
-# checks that every acknowledged span is stored.
+# Alternating pairs, because one phase's throughput swings by ±15 % with the flush and
+# compaction cycle: the kept share is mean(flooded) / mean(alone) over the rounds. It
+# reports that, the daemon's peak RSS (VmHWM, reset before each phase), the flood's
+# answers by status, the monitor's windows closed during the floods and its lag when the
+# last flood stops (now − the newest window's end), the time to the first byte of a 5 M-row
+# JSON answer (`SELECT * FROM spans LIMIT 5000000`, idle daemon), and checks that every
+# acknowledged span is stored.
 #
 # VIGIL_BIN / VIGIL_LOADGEN: use binaries built elsewhere instead of building them here
 # (`cargo build --release` and `cargo build --release --bench loadgen`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-preload=${1:-5000000}; seconds=${2:-30}; stars=${3:-16}; aggs=${4:-4}
+preload=${1:-5000000}; seconds=${2:-30}; stars=${3:-16}; aggs=${4:-4}; rounds=${5:-3}
 target=${CARGO_TARGET_DIR:-target}
 if [ -z "${VIGIL_BIN:-}" ]; then cargo build --release --quiet; fi
 if [ -z "${VIGIL_LOADGEN:-}" ]; then cargo build --release --bench loadgen --quiet; fi
@@ -79,14 +82,6 @@ done
 stored=$(cell "SELECT count(*) FROM spans")
 echo "  stored: $stored   peak RSS: $(peak)"
 
-echo "== ingest alone, ${seconds}s"
-reset_peak
-load "$seconds" --live
-alone=$(field 'accepted spans/s:'); alone_p99=$(p99)
-echo "  spans/s: $alone   p99: $alone_p99 ms   refused: $(field 'refused (429/503):')   failed: $(field 'failed:')   peak RSS: $(peak)"
-
-echo "== ingest during the flood ($stars × SELECT * FROM spans, $aggs × aggregations), ${seconds}s"
-: > "$data.codes"
 flood_client() { # query: loops in a new session (its own process group) until killed
   setsid bash -c 'while :; do
     curl -s -o /dev/null --max-time 300 -w "%{http_code}\n" -H "Content-Type: application/json" \
@@ -99,22 +94,38 @@ aggregations=(
   "SELECT agent_name, request_model, approx_percentile_cont(duration_ms, 0.99) AS p99, sum(cost_usd) AS cost FROM spans GROUP BY 1, 2"
 )
 windows() { curl -s "$api/metrics" | awk '/^vigil_monitor_windows_total\{monitor="flood-latency"\}/ {print $2}'; }
-windows_before=$(windows); windows_before=${windows_before:-0}
-reset_peak
-for _ in $(seq "$stars"); do flood_client "SELECT * FROM spans"; done
-for i in $(seq "$aggs"); do flood_client "${aggregations[$(( i % 2 ))]}"; done
-sleep 3
-load "$seconds" --live
-flood_end=$(date +%s.%N)
-windows_after=$(windows); windows_after=${windows_after:-0}
-flooded=$(field 'accepted spans/s:'); flooded_p99=$(p99)
-flood_peak=$(peak)
-stop_flood
-echo "  spans/s: $flooded   p99: $flooded_p99 ms   refused: $(field 'refused (429/503):')   failed: $(field 'failed:')   peak RSS: $flood_peak"
-echo "  kept: $(python3 -c "print(round(100 * $flooded / $alone, 1))") % of the throughput alone"
+: > "$data.codes"
+alones=(); floods=(); flood_peak=0; flood_windows=0
+for round in $(seq "$rounds"); do
+  echo "== round $round/$rounds: ingest alone, ${seconds}s"
+  reset_peak
+  load "$seconds" --live
+  alones+=("$(field 'accepted spans/s:')")
+  echo "  spans/s: ${alones[-1]}   p99: $(p99) ms   refused: $(field 'refused (429/503):')   failed: $(field 'failed:')   peak RSS: $(peak)"
+
+  echo "== round $round/$rounds: ingest during the flood ($stars × SELECT * FROM spans, $aggs × aggregations), ${seconds}s"
+  windows_before=$(windows); windows_before=${windows_before:-0}
+  reset_peak
+  for _ in $(seq "$stars"); do flood_client "SELECT * FROM spans"; done
+  for i in $(seq "$aggs"); do flood_client "${aggregations[$(( i % 2 ))]}"; done
+  sleep 3
+  load "$seconds" --live
+  flood_end=$(date +%s.%N)
+  windows_after=$(windows); windows_after=${windows_after:-0}
+  flood_windows=$(python3 -c "print(int($flood_windows + $windows_after - $windows_before))")
+  floods+=("$(field 'accepted spans/s:')")
+  peak_now=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$pid/status")
+  [ "$peak_now" -gt "$flood_peak" ] && flood_peak=$peak_now
+  stop_flood
+  echo "  spans/s: ${floods[-1]}   p99: $(p99) ms   refused: $(field 'refused (429/503):')   failed: $(field 'failed:')   peak RSS: ${peak_now} MiB"
+done
+mean() { python3 -c "import sys; v = [float(x) for x in sys.argv[1:]]; print(round(sum(v) / len(v)))" "$@"; }
+alone=$(mean "${alones[@]}"); flooded=$(mean "${floods[@]}")
+echo "== over $rounds rounds: alone ${alones[*]} (mean $alone), flooded ${floods[*]} (mean $flooded)"
+echo "  kept: $(python3 -c "print(round(100 * $flooded / $alone, 1))") % of the throughput alone; peak RSS during the floods: $flood_peak MiB"
 echo "  flood answers by status: $(sort "$data.codes" | uniq -c | awk '{printf "%s×%s ", $1, $2}')"
 newest=$(cell "SELECT CAST(max(window_end) AS BIGINT) FROM drift WHERE monitor = 'flood-latency'")
-echo "  monitor: $(python3 -c "print(int($windows_after - $windows_before))") windows closed during the $(( seconds + 3 )) s flood (one per 5 s expected); lag at the flood's end: $(python3 -c "print(round($flood_end - $newest / 1e9, 1))") s (window 5 s + lateness 2 s + the 1 s pass ≈ 8 s when keeping up)"
+echo "  monitor: $flood_windows windows closed during the $(( rounds * (seconds + 3) )) s of floods (one per 5 s expected); lag at the last flood's end: $(python3 -c "print(round($flood_end - $newest / 1e9, 1))") s (window 5 s + lateness 2 s + the 1 s pass ≈ 8 s when keeping up)"
 
 echo "== time to first byte of a 5 M-row JSON answer (idle)"
 python3 - "$(endpoint http)" <<'PY'

@@ -132,17 +132,25 @@ pub fn run(settings: Settings, control: Option<Control>) -> anyhow::Result<()> {
     result
 }
 
-/// Niceness of the query runtime's threads: the kernel then gives ingest (the I/O runtime,
-/// the WAL writer) and the jobs the CPU first whenever both want it, and queries the rest.
-/// A separate runtime alone keeps queries off the ingest threads, but on a busy machine
-/// the kernel shares cores per thread: measured on 2 cores, 16 `SELECT *` clients took
-/// ingest from 76,000 to 24,600 spans/s (issue 13).
-const QUERY_NICENESS: &str = "10";
+/// Scheduling of the query runtime's threads: Linux's `SCHED_IDLE` policy, so that they
+/// run only on CPU time that ingest (the I/O runtime, the WAL writer) and the jobs leave
+/// idle, and give it back the moment one of those wakes up. A separate runtime alone keeps
+/// queries off the ingest threads, but the kernel shares cores per thread: on 2 cores, 16
+/// `SELECT *` clients took ingest from 76,000 to 24,600 spans/s (issue 13). Niceness is
+/// not enough, because ingest is latency-bound (connections wait on fsynced group
+/// commits) and a niced query thread still holds the core for its time slice when an
+/// ingest thread wakes: 72.9 % of ingest kept at nice 10 and 67.1 % at nice 19, against
+/// 83.2 % and 83.7 % under `SCHED_IDLE` (BENCHMARKS.md, "Query flood, alternating rounds").
+/// On a node that only serves queries nothing competes, and idle threads get every core.
+const QUERY_POLICY: [&str; 3] = ["--idle", "-p", "0"];
 
-/// Lowers the calling thread's priority to [`QUERY_NICENESS`] with `renice` on the thread
-/// id (Linux keeps niceness per thread; the workspace forbids the `unsafe` a direct
-/// `setpriority` call needs). Runs once per thread the runtime starts. Where `renice` or
-/// `/proc` is missing, the thread keeps the default priority.
+/// The fallback where `chrt` is missing or refused: a niceness of 10.
+const QUERY_NICENESS: [&str; 3] = ["-n", "10", "-p"];
+
+/// Moves the calling thread to [`QUERY_POLICY`] with `chrt` on the thread id, or else to
+/// [`QUERY_NICENESS`] with `renice` (Linux keeps both per thread; the workspace forbids
+/// the `unsafe` a direct `sched_setscheduler` call needs). Runs once per thread the
+/// runtime starts. Where neither tool or `/proc` is there, the thread keeps the default.
 fn yield_to_ingest() {
     let Some(tid) = std::fs::read_link("/proc/thread-self")
         .ok()
@@ -150,12 +158,16 @@ fn yield_to_ingest() {
     else {
         return;
     };
-    let reniced = std::process::Command::new("renice")
-        .args(["-n", QUERY_NICENESS, "-p", &tid])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    if !reniced.is_ok_and(|s| s.success()) {
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .arg(&tid)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !run("chrt", &QUERY_POLICY) && !run("renice", &QUERY_NICENESS) {
         tracing::debug!(tid, "could not lower a query thread's priority");
     }
 }

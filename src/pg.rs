@@ -6,8 +6,10 @@
 //! port of 0 works and the bound address is known), a long-lived session whose tables take
 //! a fresh snapshot at each scan ([`analytics::LiveTable`]), the read-only rule (any
 //! statement that would write is refused with SQLSTATE 25006, `read_only_sql_transaction`),
-//! the `SET` allow-list (`settings`) and who may connect (`auth`: the tokens with the
-//! `read` scope, as user = token name and password = secret, over SCRAM-SHA-256).
+//! the `SET` allow-list (`settings`), who may connect (`auth`: the tokens with the
+//! `read` scope, as user = token name and password = secret, over SCRAM-SHA-256), the
+//! limits over each query (`limits`) and the watch that cancels a query whose client
+//! closed its connection (`disconnect`).
 
 use std::sync::Arc;
 
@@ -31,11 +33,13 @@ use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
-use tokio::sync::watch;
 
 mod auth;
+mod disconnect;
 mod limits;
 mod settings;
 
@@ -66,7 +70,8 @@ pub async fn session(engine: &Arc<QueryEngine>) -> anyhow::Result<SessionContext
 
 /// Accepts connections until `stop` turns true; with `tls`, clients may (libpq's
 /// `sslmode`) switch to TLS with `SSLRequest`. Every query runs under `settings`'
-/// timeout (or a session's lower `statement_timeout`) and can be cancelled by the client.
+/// timeout (or a session's lower `statement_timeout`) and is cancelled by the client's
+/// cancel request or by the client closing its connection.
 ///
 /// # Errors
 /// When the session cannot be built.
@@ -88,14 +93,10 @@ pub async fn serve(
     ];
     let connections = Arc::new(ConnectionManager::new());
     let cancels = Arc::new(Cancels::default());
-    let queries = Arc::new(Limited::new(
-        Arc::new(DfSessionService::new_with_hooks(ctx, hooks)),
-        cancels.clone(),
-        engine.clone(),
-    ));
+    let service = Arc::new(DfSessionService::new_with_hooks(ctx, hooks));
     let canceller = Arc::new(Canceller::new(
         DefaultCancelHandler::new(connections.clone()),
-        cancels,
+        cancels.clone(),
     ));
     let credentials = Arc::new(Credentials::new(&auth, &tokens));
     loop {
@@ -108,14 +109,30 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Cancelled when the client closes the connection (which cancels its
+                // query) and when the connection ends (which ends the watch).
+                let gone = CancellationToken::new();
+                let socket = match disconnect::watch(socket, peer, gone.clone()) {
+                    Ok(socket) => socket,
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "PostgreSQL connection dropped: its socket could not be set up");
+                        continue;
+                    }
+                };
                 let handlers = Handlers {
-                    queries: queries.clone(),
+                    queries: Arc::new(Limited::new(
+                        service.clone(),
+                        cancels.clone(),
+                        engine.clone(),
+                        gone.clone(),
+                    )),
                     startup: Arc::new(Startup::new(&credentials, &connections)),
                     cancel: canceller.clone(),
                 };
                 // The certificates in use now: a reload applies to the next connection.
                 let tls = tls.as_ref().map(crate::tls::Acceptor::current);
                 tokio::spawn(async move {
+                    let _ended = gone.drop_guard();
                     if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
                         tracing::debug!(%peer, error = %e, "PostgreSQL connection ended with an error");
                     }
@@ -126,9 +143,9 @@ pub async fn serve(
     }
 }
 
-/// The pgwire handlers of one connection: the shared query handlers under limits, this
-/// connection's startup (authentication), and cancel requests routed to the query they
-/// name.
+/// The pgwire handlers of one connection: the shared query handlers under this
+/// connection's limits, its startup (authentication), and cancel requests routed to the
+/// query they name.
 struct Handlers {
     queries: Arc<Limited>,
     startup: Arc<Startup>,

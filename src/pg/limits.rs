@@ -13,8 +13,14 @@
 //! whole queue timeout is refused with SQLSTATE 53300 (`too_many_connections`, PostgreSQL's
 //! code for "the server is full; retry").
 //!
+//! A [`Limited`] serves one connection: every query's token is a child of the connection's
+//! `gone` token, which [`super::disconnect`] cancels when the client closes the connection.
+//! So a client that goes away cancels its running (or queued) query, and any query started
+//! after that is cancelled at once.
+//!
 //! Errors follow PostgreSQL: SQLSTATE 57014 (`query_canceled`) with "canceling statement
-//! due to statement timeout" or "… due to user request".
+//! due to statement timeout", "… due to user request" or, seen only by a client that
+//! shut down its sending side and still reads, "… due to client disconnect".
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -58,12 +64,17 @@ pub struct Cancels {
 }
 
 impl Cancels {
-    /// Registers a new query on the client's connection; the previous one's token is
-    /// forgotten (a connection runs one query at a time).
-    fn start<C: ClientInfo + ?Sized>(self: &Arc<Self>, client: &C) -> Registration {
+    /// Registers a new query on the client's connection, with a token that `gone` (the
+    /// connection's) cancels too; the previous query's token is forgotten (a connection
+    /// runs one query at a time).
+    fn start<C: ClientInfo + ?Sized>(
+        self: &Arc<Self>,
+        client: &C,
+        gone: &CancellationToken,
+    ) -> Registration {
         let (pid, secret) = client.pid_and_secret_key();
         let key = (pid, secret.to_bytes().to_vec());
-        let token = CancellationToken::new();
+        let token = gone.child_token();
         let number = self.next.fetch_add(1, Ordering::Relaxed);
         self.running
             .lock()
@@ -73,6 +84,7 @@ impl Cancels {
             key,
             number,
             token,
+            gone: gone.clone(),
             permit: None,
         }
     }
@@ -94,7 +106,20 @@ struct Registration {
     key: ConnectionKey,
     number: u64,
     token: CancellationToken,
+    /// The connection's token (the parent of `token`): cancelled when the client left.
+    gone: CancellationToken,
     permit: Option<Permit>,
+}
+
+impl Registration {
+    /// The error for a cancelled token: by the client leaving or by a cancel request.
+    fn cancelled(&self) -> PgWireError {
+        canceled(if self.gone.is_cancelled() {
+            "client disconnect"
+        } else {
+            "user request"
+        })
+    }
 }
 
 impl Drop for Registration {
@@ -127,25 +152,29 @@ fn too_busy(e: &analytics::Error) -> PgWireError {
 }
 
 /// datafusion-postgres's handlers with admission, a deadline and a cancel token over each
-/// query.
+/// query of one connection.
 pub struct Limited {
     inner: Arc<DfSessionService>,
     cancels: Arc<Cancels>,
     engine: Arc<QueryEngine>,
+    gone: CancellationToken,
 }
 
 impl Limited {
     /// Statements take `engine`'s permits and run under its timeout, which a session's
-    /// `SET statement_timeout` may lower.
+    /// `SET statement_timeout` may lower; cancelling `gone` (the client left) cancels the
+    /// running query and every later one.
     pub fn new(
         inner: Arc<DfSessionService>,
         cancels: Arc<Cancels>,
         engine: Arc<QueryEngine>,
+        gone: CancellationToken,
     ) -> Self {
         Self {
             inner,
             cancels,
             engine,
+            gone,
         }
     }
 
@@ -176,13 +205,13 @@ impl Limited {
         let token = registration.token.clone();
         let permit = tokio::select! {
             permit = self.engine.admission().admit() => permit.map_err(|e| too_busy(&e))?,
-            () = token.cancelled() => return Err(canceled("user request")),
+            () = token.cancelled() => return Err(registration.cancelled()),
         };
         registration.permit = Some(permit);
         let deadline = Instant::now() + timeout;
         let result = tokio::select! {
             result = planning => result?,
-            () = token.cancelled() => return Err(canceled("user request")),
+            () = token.cancelled() => return Err(registration.cancelled()),
             () = tokio::time::sleep_until(deadline) => return Err(canceled("statement timeout")),
         };
         Ok(wrap(result, &Arc::new(registration), deadline))
@@ -206,7 +235,7 @@ fn guard(response: Response, registration: &Arc<Registration>, deadline: Instant
         let (mut rows, token, registration) = state?;
         tokio::select! {
             biased;
-            () = token.cancelled() => Some((Err(canceled("user request")), None)),
+            () = token.cancelled() => Some((Err(registration.cancelled()), None)),
             () = tokio::time::sleep_until(deadline) => Some((Err(canceled("statement timeout")), None)),
             row = rows.next() => row.map(|row| (row, Some((rows, token, registration)))),
         }
@@ -226,7 +255,7 @@ impl SimpleQueryHandler for Limited {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let timeout = self.timeout(client);
-        let registration = self.cancels.start(client);
+        let registration = self.cancels.start(client, &self.gone);
         let planning = SimpleQueryHandler::do_query(self.inner.as_ref(), client, query);
         self.run(
             timeout,
@@ -265,7 +294,7 @@ impl ExtendedQueryHandler for Limited {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let timeout = self.timeout(client);
-        let registration = self.cancels.start(client);
+        let registration = self.cancels.start(client, &self.gone);
         let planning =
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows);
         self.run(timeout, registration, planning, guard).await

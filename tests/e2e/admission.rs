@@ -3,11 +3,14 @@
 //! query over its memory share fails alone; `POST /api/v1/sql` streams (the first bytes
 //! arrive while the query still runs), stops at `max_result_bytes` (413 before the first
 //! byte, an error trailer and an aborted connection after), and a client that goes away
-//! cancels its query (its permit and memory come back, `vigil_query_running` to 0). A
+//! cancels its query (its permit and memory come back, `vigil_query_running` to 0), over
+//! PostgreSQL too when the query sends no row (a killed `psql`, a psycopg socket shut
+//! down). A
 //! flood of `SELECT * FROM spans` during OTLP export loses no acknowledged span and does
 //! not stop the monitor job.
 
-use std::io::Read;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,9 +34,14 @@ fn gauge(daemon: &Daemon, name: &str) -> f64 {
 
 /// Polls a metric until `ok` holds (the readiness signal), failing after 30 s.
 fn wait_for(daemon: &Daemon, name: &str, ok: impl Fn(f64) -> bool) {
+    wait_until(&|name| gauge(daemon, name), name, ok);
+}
+
+/// [`wait_for`] with the users' pool metrics read by `metric` (over TLS, say).
+fn wait_until(metric: &dyn Fn(&str) -> f64, name: &str, ok: impl Fn(f64) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let value = gauge(daemon, name);
+        let value = metric(name);
         if ok(value) {
             return;
         }
@@ -167,6 +175,115 @@ fn results_stream_batch_by_batch_and_a_dropped_stream_cancels_the_query() {
     psql.kill().unwrap();
     psql.wait().unwrap();
     wait_for(&daemon, "vigil_query_running", |v| v == 0.0);
+}
+
+/// One slot, a queue timeout far shorter than any wait below, a timeout far longer: a
+/// query that is not cancelled holds the only slot for two minutes, and a second query is
+/// refused (SQLSTATE 53300) while it does.
+pub const ONE_SLOT: &str =
+    "[query]\nmax_concurrent = 1\nqueue_timeout = \"200ms\"\ntimeout = \"120s\"\n";
+
+/// How soon a query must stop after its PostgreSQL client left.
+const CANCELLED_WITHIN: Duration = Duration::from_secs(2);
+
+/// After a client left at `left`: its query stops within [`CANCELLED_WITHIN`], and the one
+/// slot of [`ONE_SLOT`] is free, so another query (`psql`, TLS if offered) runs at once.
+/// `metric` reads the users' pool metrics.
+fn slot_comes_back(daemon: &Daemon, metric: &dyn Fn(&str) -> f64, left: Instant) {
+    wait_until(metric, "vigil_query_running", |v| v == 0.0);
+    assert!(
+        left.elapsed() < CANCELLED_WITHIN,
+        "the query stopped {:?} after its client left",
+        left.elapsed()
+    );
+    let (ok, stdout, stderr) = psql_as(daemon, "vigil", None, "SELECT 1");
+    assert!(ok, "the slot is still taken: {stderr}");
+    assert_eq!(stdout.trim(), "1");
+    assert_eq!(metric("vigil_query_rejected_total"), 0.0);
+}
+
+#[test]
+fn a_killed_psql_cancels_its_query_that_sends_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Some(ONE_SLOT));
+    let (host, port) = daemon.endpoints.pg.split_once(':').unwrap();
+    // The simple query protocol; the aggregation sends nothing for minutes.
+    let mut psql = Command::new("psql")
+        .args([
+            "-h", host, "-p", port, "-U", "vigil", "-d", "vigil", "-w", "-X", "-At",
+        ])
+        .args(["-c", LONG])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&daemon, "vigil_query_running", |v| v == 1.0);
+    // SIGKILL: psql sends nothing more; its kernel closes the socket (a FIN).
+    psql.kill().unwrap();
+    psql.wait().unwrap();
+    slot_comes_back(&daemon, &|name| gauge(&daemon, name), Instant::now());
+}
+
+/// Runs `tests/python/psycopg_disconnect.py` against `daemon` (started with [`ONE_SLOT`])
+/// with `env` (libpq's TLS settings): a pipeline, then a silent aggregation whose client
+/// shuts down its sending side once the query runs. Checks the pipeline's answers, that
+/// the client still reads the cancellation (SQLSTATE 57014, "client disconnect") within
+/// [`CANCELLED_WITHIN`], then [`slot_comes_back`]. `metric` reads the users' pool metrics.
+pub fn psycopg_shuts_its_socket(
+    daemon: &Daemon,
+    env: &[(&str, &OsStr)],
+    metric: &dyn Fn(&str) -> f64,
+) {
+    let port = daemon.endpoints.pg.rsplit(':').next().unwrap();
+    let mut python = Command::new("python3")
+        .arg(format!(
+            "{}/tests/python/psycopg_disconnect.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(port)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stderr = BufReader::new(python.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    if line.trim() != "started" {
+        stderr.read_to_string(&mut line).unwrap();
+        panic!("psycopg: {line}");
+    }
+    wait_until(metric, "vigil_query_running", |v| v == 1.0);
+    let left = Instant::now();
+    writeln!(python.stdin.take().unwrap()).unwrap();
+    let output = python.wait_with_output().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(output.status.success(), "psycopg: {rest}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Pipelined statements waiting unread in the socket are not taken for a close.
+    assert_eq!(answer["pipelined"], json!([1, 30_000_000, 3]), "{answer}");
+    assert_eq!(answer["sqlstate"], json!("57014"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("canceling statement due to client disconnect"),
+        "{answer}"
+    );
+    assert!(
+        answer["seconds"].as_f64().unwrap() < CANCELLED_WITHIN.as_secs_f64(),
+        "{answer}"
+    );
+    slot_comes_back(daemon, metric, left);
+}
+
+#[test]
+fn a_psycopg_client_that_shuts_its_socket_cancels_its_query_that_sends_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Some(ONE_SLOT));
+    psycopg_shuts_its_socket(&daemon, &[], &|name| gauge(&daemon, name));
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! TLS on every listener with real clients: curl, psql and psycopg (`sslmode=verify-full`),
 //! the `opentelemetry-otlp` Rust exporters over gRPC and HTTP, `vigil sql --ca-file`;
 //! mutual TLS on the OTLP listeners; certificates replaced on disk and served to new
-//! connections without a restart. Certificates come from a private CA made with `rcgen`.
+//! connections without a restart; a psycopg client that shuts its socket under TLS
+//! cancels its query. Certificates come from a private CA made with `rcgen`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
+use crate::admission;
 use crate::daemon::{Daemon, binary};
 use crate::otlp;
 
@@ -721,3 +724,41 @@ const PSYCOPG_SELECT_7: &str = "import os, psycopg
 with psycopg.connect(host='localhost', port=int(os.environ['PORT']), user='grafana', dbname='vigil') as c:
     print(c.execute('SELECT 7').fetchone()[0])
 ";
+
+/// A psycopg client over TLS (`verify-full`) that shuts down its socket's sending side
+/// while an aggregation that sends no row runs: the daemon, watching the TCP socket below
+/// TLS, cancels the query at once (issue 13).
+#[test]
+fn a_psycopg_client_over_tls_that_shuts_its_socket_cancels_its_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(tmp.path());
+    pki.install(&pki.server("vigil"));
+    let config = format!("{}{}", pki.config(false), admission::ONE_SLOT);
+    let daemon = Daemon::start(&pki.dir.join("data"), Some(&config));
+    let https_client = client(&pki, None);
+    // The users' pool series of one metric, over HTTPS.
+    let metric = |name: &str| {
+        let text = https_client
+            .get(https(&daemon.endpoints.http, "/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let prefix = format!("{name}{{pool=\"queries\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let ca = pki.ca_file();
+    admission::psycopg_shuts_its_socket(
+        &daemon,
+        &[
+            ("PGSSLMODE", OsStr::new("verify-full")),
+            ("PGSSLROOTCERT", ca.as_os_str()),
+        ],
+        &metric,
+    );
+}

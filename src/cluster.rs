@@ -69,7 +69,9 @@ impl Roles {
             let Some(role) = Role::ALL.into_iter().find(|r| r.name() == name) else {
                 return Err(ConfigError::new(
                     key,
-                    format!("unknown role {name:?}; the roles are \"ingest\", \"query\" and \"jobs\""),
+                    format!(
+                        "unknown role {name:?}; the roles are \"ingest\", \"query\" and \"jobs\""
+                    ),
                 ));
             };
             if std::mem::replace(&mut roles[role as usize], true) {
@@ -204,7 +206,10 @@ fn valid_node_id(id: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::new(key, "is empty"));
     }
     if id.len() > 64 {
-        return Err(ConfigError::new(key, format!("{id:?} is longer than 64 bytes")));
+        return Err(ConfigError::new(
+            key,
+            format!("{id:?} is longer than 64 bytes"),
+        ));
     }
     if let Some(c) = id
         .chars()
@@ -247,7 +252,10 @@ mod tests {
             Duration::from_secs(15)
         );
         let c = Cluster::resolve(Some(&file), None, None).unwrap();
-        assert_eq!((c.node_id.as_str(), c.roles.names()), ("from-file", "jobs".into()));
+        assert_eq!(
+            (c.node_id.as_str(), c.roles.names()),
+            ("from-file", "jobs".into())
+        );
     }
 
     #[test]

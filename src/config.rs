@@ -28,6 +28,7 @@ use serde::Deserialize;
 pub use schemas::config::ConfigError;
 
 use crate::auth::{AuthConfig, Token, Tokens};
+use crate::cluster::{Cluster, ClusterConfig, Role};
 use crate::pg::{PgAuth, PgConfig};
 use crate::tls::TlsConfig;
 
@@ -66,6 +67,14 @@ pub struct ServeArgs {
     /// port can then read, write and silence (a warning at start and on `/readyz`).
     #[arg(long, env = "VIGIL_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    /// This node's id among nodes sharing the tables (`[cluster] node_id`) [default: the
+    /// host name].
+    #[arg(long, env = "VIGIL_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The roles this node plays, comma-separated: `ingest`, `query`, `jobs`
+    /// (`[cluster] roles`) [default: ingest,query,jobs].
+    #[arg(long, env = "VIGIL_ROLES")]
+    pub roles: Option<String>,
 }
 
 /// Log output format.
@@ -96,6 +105,9 @@ pub struct ConfigFile {
     pub log_format: Option<LogFormat>,
     /// As `--log-level` (`RUST_LOG` wins over it).
     pub log_level: Option<String>,
+    /// This node's id and roles among nodes sharing the tables, `[cluster]`
+    /// ([`crate::cluster`]); absent on a single node.
+    pub cluster: Option<ClusterConfig>,
     /// Mapping settings: confidence keys, escalation rules (`collector`).
     #[serde(default)]
     pub ingest: NormalizeConfig,
@@ -205,6 +217,8 @@ pub struct Settings {
     pub alerting: alerts::receiver::AlertingConfig,
     /// Validated receivers, secrets read from the environment, in config order.
     pub receivers: Vec<alerts::receiver::Receiver>,
+    /// `[cluster]`: node id, roles, the jobs lease.
+    pub cluster: Cluster,
 }
 
 fn err(key: &str, problem: impl ToString) -> ConfigError {
@@ -302,11 +316,27 @@ pub fn resolve_with(
     if file.limits.max_body_bytes == 0 {
         return Err(err("limits.max_body_bytes", "must be greater than 0"));
     }
+    let mut cluster = Cluster::resolve(
+        file.cluster.as_ref(),
+        args.node_id.as_deref(),
+        args.roles.as_deref(),
+    )?;
     let mut collector = file.storage.collector(&data_dir)?;
     collector.retention = file.retention.policy()?;
+    // Tables outside the data directory are there to be shared.
+    cluster.shared |= !collector.tables.is_default_for(&data_dir);
+    collector.node_id.clone_from(&cluster.node_id);
+    collector.maintenance = cluster.has(Role::Jobs);
     let query = file.query.config()?;
     let pg_auth = file.pg.auth()?;
-    let monitors = validate_monitors(&file.monitors)?;
+    let mut monitors = validate_monitors(&file.monitors)?;
+    // On shared tables a window closes only once every ingest node's rows for it can be
+    // committed (docs/configuration.md, `[cluster]`).
+    let delay = i64::try_from(cluster.window_delay(collector.flush_interval).as_nanos())
+        .map_err(|_| err("cluster.commit_grace", "is too long"))?;
+    for monitor in &mut monitors {
+        monitor.lateness_ns = monitor.lateness_ns.saturating_add(delay);
+    }
     let rules = validate_rules(&file.rules, &monitors)?;
     let receivers = receivers(&file.alerting, &file.receivers, file.smtp.as_ref(), env)?;
     let monitor_receivers = monitors
@@ -412,6 +442,7 @@ pub fn resolve_with(
         rules,
         alerting: file.alerting,
         receivers,
+        cluster,
     })
 }
 

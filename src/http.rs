@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::http::{Need, browser, json_only, require};
 use crate::auth::{Guard, Scope};
+use crate::cluster::{Role, Roles};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -55,6 +56,8 @@ pub struct AppState {
     pub warnings: Arc<Vec<String>>,
     /// The web pages' sign-in sessions.
     pub sessions: Arc<crate::auth::session::Sessions>,
+    /// The roles this node plays: which route groups it serves.
+    pub roles: Roles,
 }
 
 /// Routes of the API port, each group behind the scope it needs (docs/security.md):
@@ -62,6 +65,11 @@ pub struct AppState {
 /// to change; `/metrics` needs `read` unless `[auth] public_metrics`; health is open.
 /// Writes (scores, silences, the switch) take JSON only, and every request passes the
 /// Host and `Origin` checks.
+///
+/// A node serves the groups of its roles ([`crate::cluster`]): scores and OTLP/HTTP with
+/// `ingest`; SQL, the cost report and the pages with `query`; monitors, rules, alerts,
+/// silences and the rollback switch with `jobs` (the node that owns the alert outbox);
+/// health and `/metrics` always.
 pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
     let limit = state.max_body_bytes;
     let need = |need: Need| from_fn_with_state((guard.clone(), need), require);
@@ -72,7 +80,6 @@ pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/api/v1/sql", post(sql::sql))
         .route_layer(need(Need::Scope(Scope::Read)));
     let resources = Router::new()
-        .route("/api/v1/reports/cost", get(report::cost))
         .route("/api/v1/monitors", get(monitors::list))
         .route("/api/v1/rules", get(rules::list))
         .route("/api/v1/alerts", get(alerts::list))
@@ -95,22 +102,38 @@ pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
     let health = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz));
+    let roles = state.roles;
+    let only = |role: Role, router: Router<AppState>| {
+        if roles.has(role) {
+            router
+        } else {
+            Router::new()
+        }
+    };
+    let report = Router::new()
+        .route("/api/v1/reports/cost", get(report::cost))
+        .route_layer(need(Need::ReadOrAdmin));
     // SQL is a read, so `curl -d '{"query": …}'` keeps working without a Content-Type.
-    ingest
-        .merge(resources)
+    let mut router = only(Role::Ingest, ingest)
+        .merge(only(Role::Jobs, resources))
+        .merge(only(Role::Query, report))
         .layer(from_fn(json_only))
-        .merge(query)
+        .merge(only(Role::Query, query))
         .merge(metrics)
         .merge(health)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state.clone())
+        .with_state(state.clone());
+    if roles.has(Role::Query) {
         // The web pages: a session cookie (or a bearer token), CSRF tokens on changes.
-        .merge(pages::router(state.clone(), guard.clone()))
+        router = router.merge(pages::router(state.clone(), guard.clone()));
+    }
+    if roles.has(Role::Ingest) {
         // The OTLP routes answer on the API port too, for setups with one port.
-        .merge(crate::otlp::http::router(
+        router = router.merge(crate::otlp::http::router(
             state.collector,
             state.max_body_bytes,
             guard.clone(),
-        ))
-        .layer(from_fn_with_state(guard, browser))
+        ));
+    }
+    router.layer(from_fn_with_state(guard, browser))
 }

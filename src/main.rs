@@ -15,6 +15,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod cluster;
 mod commands;
 mod config;
 mod demo;

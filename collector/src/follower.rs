@@ -62,7 +62,7 @@ impl Follower {
             let known = self.versions.read()[table.index()];
             let start = known.map_or(0, |v| v.max(0) as u64);
             let log = &self.logs[table.index()];
-            match deltalake::logstore::get_latest_version(log.as_ref(), start as _).await {
+            match deltalake::logstore::get_latest_version(log.as_ref(), start).await {
                 Ok(latest) => {
                     let latest = latest as i64;
                     let mut versions = self.versions.write();

@@ -5,13 +5,22 @@
 //! flusher copies out what it writes and, in the same critical section that publishes the
 //! new Delta version, drops exactly those batches: a snapshot sees every acknowledged
 //! batch once, in the hot part or in the version, never both.
+//!
+//! Where other nodes commit to the same tables, the buffer also reads a
+//! [`Follower`] ([`HotBuffer::follow`]): a snapshot then names the newer of this node's
+//! version and the newest version seen in the store, except while this node's own commit
+//! of a table is in flight ([`HotBuffer::committing`]), since a version that already
+//! holds batches still in the buffer would show them twice.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
 
 use arrow::record_batch::RecordBatch;
 use parking_lot::RwLock;
 use schemas::snapshot::{Snapshot, SnapshotSource, TableSnapshot};
 use schemas::tables::Table;
+
+use crate::follower::Follower;
 
 struct HotBatch {
     sequence: u64,
@@ -25,12 +34,15 @@ struct State {
     versions: [Option<i64>; Table::ALL.len()],
     rows: [usize; Table::ALL.len()],
     bytes: usize,
+    /// Per table: a commit of this node's hot batches is under way.
+    committing: [bool; Table::ALL.len()],
 }
 
 /// Batches acknowledged but not yet committed to their Delta table, per table.
 #[derive(Default)]
 pub struct HotBuffer {
     state: RwLock<State>,
+    following: OnceLock<Arc<Follower>>,
 }
 
 impl HotBuffer {
@@ -41,7 +53,25 @@ impl HotBuffer {
                 versions,
                 ..State::default()
             }),
+            following: OnceLock::new(),
         }
+    }
+
+    /// Shows the newest versions `follower` sees, which hold other nodes' commits, in
+    /// every snapshot from now on. Set once; a second call is ignored.
+    pub fn follow(&self, follower: Arc<Follower>) {
+        let _ = self.following.set(follower);
+    }
+
+    /// Marks a commit of `table`'s hot batches as under way: until [`HotBuffer::release`]
+    /// or [`HotBuffer::abandon`], snapshots keep this node's own version of `table`.
+    pub fn committing(&self, table: Table) {
+        self.state.write().committing[table.index()] = true;
+    }
+
+    /// Ends a commit of `table` that failed: the batches stay.
+    pub fn abandon(&self, table: Table) {
+        self.state.write().committing[table.index()] = false;
     }
 
     /// Adds the batches of WAL record `sequence`. Sequences arrive in increasing order.
@@ -96,6 +126,7 @@ impl HotBuffer {
             state.rows[table.index()] -= gone.batch.num_rows();
         }
         state.versions[table.index()] = Some(version);
+        state.committing[table.index()] = false;
     }
 
     /// Publishes a Delta version of `table` that adds no acknowledged rows (a compaction).
@@ -106,12 +137,19 @@ impl HotBuffer {
 
 impl SnapshotSource for HotBuffer {
     fn snapshot(&self) -> Snapshot {
+        let followed = self.following.get().map(|f| f.versions());
         let state = self.state.read();
         let tables = Table::ALL
             .into_iter()
             .map(|table| TableSnapshot {
                 table,
-                delta_version: state.versions[table.index()],
+                delta_version: {
+                    let i = table.index();
+                    match followed {
+                        Some(f) if !state.committing[i] => state.versions[i].max(f[i]),
+                        _ => state.versions[i],
+                    }
+                },
                 hot: state.tables[table.index()]
                     .iter()
                     .map(|b| b.batch.clone())

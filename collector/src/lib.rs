@@ -13,7 +13,9 @@
 //! ```
 
 pub mod error;
+pub mod follower;
 pub mod hot;
+pub mod lease;
 pub mod normalize;
 pub mod retention;
 pub mod settings;
@@ -30,6 +32,7 @@ use schemas::tables::Table;
 use tokio::sync::{Mutex, Notify};
 
 pub use error::{Error, Result};
+use follower::Follower;
 use hot::HotBuffer;
 use normalize::{Normalized, Normalizer};
 pub use settings::StorageConfig;
@@ -62,6 +65,9 @@ pub struct CollectorConfig {
 
 impl CollectorConfig {
     /// Defaults for `data_dir`.
+    /// Whether this node compacts, vacuums and applies retention (the `jobs` role: one
+    /// node of a deployment does); without it the flusher only flushes.
+    pub maintenance: bool,
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -79,6 +85,7 @@ impl CollectorConfig {
 
 /// The running collector. Share it behind an `Arc`; every method takes `&self`.
 pub struct Collector {
+            maintenance: true,
     config: CollectorConfig,
     normalizer: Normalizer,
     hot: Arc<HotBuffer>,
@@ -102,6 +109,9 @@ impl Collector {
     pub async fn open(config: CollectorConfig, normalizer: Normalizer) -> Result<Arc<Collector>> {
         let started = Instant::now();
         let store = Store::open(&config.data_dir).await?;
+    /// Starts as [`CollectorConfig::maintenance`]; cleared for good when the jobs lease
+    /// is lost ([`Collector::stop_maintenance`]).
+    maintenance: AtomicBool,
         let mut committed = [0u64; Table::ALL.len()];
         let mut versions = [None; Table::ALL.len()];
         for table in Table::ALL {
@@ -169,6 +179,7 @@ impl Collector {
     pub fn normalizer(&self) -> &Normalizer {
         &self.normalizer
     }
+        let maintenance = AtomicBool::new(config.maintenance);
 
     /// Why intake refuses every append now (a full disk, a failing WAL device), until a
     /// WAL write succeeds again; `None` while it takes data. For `/readyz`.
@@ -177,6 +188,7 @@ impl Collector {
     }
 
     /// The consistent-snapshot source for queries.
+            maintenance,
     pub fn snapshots(&self) -> Arc<HotBuffer> {
         self.hot.clone()
     }
@@ -263,6 +275,9 @@ impl Collector {
     /// When this returns `Ok`, every record acknowledged before the call is in a Delta
     /// commit.
     ///
+            if !self.maintenance.load(Ordering::Acquire) {
+                continue;
+            }
     /// # Errors
     /// When a commit fails; what was not committed stays hot and in the WAL.
     pub async fn flush(&self) -> Result<()> {
@@ -274,7 +289,14 @@ impl Collector {
             let (batches, last) = self.hot.frozen(table, through);
             let Some(last) = last else { continue };
             rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
-            let version = store.append(table, &batches, last).await?;
+            self.hot.committing(table);
+            let version = match store.append(table, &batches, last).await {
+                Ok(version) => version,
+                Err(e) => {
+                    self.hot.abandon(table);
+                    return Err(e);
+                }
+            };
             self.hot.release(table, last, version);
         }
         if rows > 0 {
@@ -327,6 +349,28 @@ impl Collector {
 /// A read-only view of a stopped (or crashed) daemon's data directory, for offline
 /// queries: the Delta tables plus whatever the WAL holds beyond them. Changes nothing on
 /// disk.
+    /// Follows the other nodes' commits to the tables this collector writes: snapshots
+    /// then show the newest version seen in the store (polled by the returned
+    /// follower's [`Follower::run`], which the caller spawns).
+    ///
+    /// # Errors
+    /// When a table's log cannot be listed.
+    pub async fn follow(&self) -> Result<Arc<Follower>> {
+        let logs = {
+            let store = self.store.lock().await;
+            Table::ALL.map(|t| store.log_store(t)).to_vec()
+        };
+        let follower = Follower::open(logs).await?;
+        self.hot.follow(follower.clone());
+        Ok(follower)
+    }
+
+    /// Stops compaction, vacuum and retention on this node for good: the jobs lease was
+    /// lost, and another node now does them.
+    pub fn stop_maintenance(&self) {
+        self.maintenance.store(false, Ordering::Release);
+    }
+
 ///
 /// # Errors
 /// When the tables or the WAL cannot be read.
@@ -346,6 +390,17 @@ pub async fn open_read_only(data_dir: &Path) -> Result<Arc<HotBuffer>> {
             .filter(|(t, _)| record.sequence > committed[t.index()])
             .collect();
         if !keep.is_empty() {
+/// A follower of the tables `config` names, for a node without a WAL of its own (the
+/// `query` role alone): its snapshots are the newest committed versions, polled by
+/// [`Follower::run`], which the caller spawns.
+///
+/// # Errors
+/// When a table cannot be opened or its log listed.
+pub async fn follow_tables(config: &CollectorConfig) -> Result<Arc<Follower>> {
+    let store = Store::open_read_only(config).await?;
+    Follower::open(Table::ALL.map(|t| store.log_store(t)).to_vec()).await
+}
+
             hot.insert(record.sequence, keep);
         }
     }

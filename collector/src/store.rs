@@ -158,6 +158,12 @@ impl Store {
         &self.data_dir
     }
 
+    /// The Delta log of `table`, for following other writers' commits
+    /// ([`crate::follower::Follower`]).
+    pub fn log_store(&self, table: Table) -> deltalake::logstore::LogStoreRef {
+        self.tables[table.index()].log_store()
+    }
+
     /// The current Delta version of `table`, `None` before its first commit.
     pub fn version(&self, table: Table) -> Option<i64> {
         self.tables[table.index()].version().map(|v| v as i64)

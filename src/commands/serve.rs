@@ -23,13 +23,15 @@ use std::time::Duration;
 
 use analytics::QueryEngine;
 use anyhow::Context;
-use collector::Collector;
 use collector::normalize::Normalizer;
+use collector::{Collector, lease};
 use metrics_exporter_prometheus::PrometheusBuilder;
+use schemas::snapshot::SnapshotSource;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 use crate::auth::{self, Guard};
+use crate::cluster::Role;
 use crate::config::{self, ServeArgs, Settings};
 use crate::http::{self, AppState};
 use crate::{jobs, logging, otlp};
@@ -184,6 +186,25 @@ async fn serve(
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     control: Option<Control>,
 ) -> anyhow::Result<()> {
+    let cluster = settings.cluster.clone();
+    let (ingest, query, jobs_role) = (
+        cluster.has(Role::Ingest),
+        cluster.has(Role::Query),
+        cluster.has(Role::Jobs),
+    );
+    tracing::info!(node_id = %cluster.node_id, roles = %cluster.roles.names(), shared_tables = cluster.shared, "starting");
+    // The jobs lease first: a second jobs node stops before it opens anything.
+    let lease = if jobs_role && cluster.shared {
+        let tables = &settings.collector.tables;
+        let store = lease::root_store(tables.url(), &tables.storage_options())?;
+        Some(
+            lease::Lease::acquire(store, &cluster.node_id, cluster.lease_ttl)
+                .await
+                .context("the `jobs` role needs the jobs lease")?,
+        )
+    } else {
+        None
+    };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let normalizer = Normalizer::new(settings.prices.clone(), settings.ingest.clone());
@@ -191,18 +212,34 @@ async fn serve(
         .await
         .with_context(|| format!("opening {}", settings.data_dir.display()))?;
     let flusher = tokio::spawn(collector.clone().run_flusher());
+    // On shared tables every node follows the others' commits: a node that writes (ingest,
+    // or the jobs' drift and alert rows) shows them beside its own hot rows; a query-only
+    // node reads committed versions alone.
+    let follower = match (cluster.shared, ingest || jobs_role) {
+        (false, _) => None,
+        (true, true) => Some(collector.follow().await.context("following the tables")?),
+        (true, false) => Some(
+            collector::follow_tables(&settings.collector)
+                .await
+                .context("following the tables")?,
+        ),
+    };
+    let source: Arc<dyn SnapshotSource> = match &follower {
+        Some(follower) if !(ingest || jobs_role) => follower.clone(),
+        _ => collector.snapshots(),
+    };
     // Users (HTTP, PostgreSQL, reports, pages) and the jobs have separate engines: their
     // own memory pools and permits, so that a flood of user queries never starves a
     // monitor. The jobs' engine plans for their one thread.
     let (users_query, jobs_query) = settings.query.clone().split_for_jobs();
     let engine = Arc::new(QueryEngine::new(
-        collector.snapshots(),
-        &settings.data_dir,
+        source.clone(),
+        settings.collector.tables.clone(),
         users_query,
     ));
     let jobs_engine = Arc::new(QueryEngine::new(
-        collector.snapshots(),
-        &settings.data_dir,
+        source,
+        settings.collector.tables.clone(),
         jobs_query,
     ));
     // A rule whose query does not plan (a typo, an unknown column) is a config error.
@@ -213,26 +250,28 @@ async fn serve(
         .context("opening the audit log")?;
     let ready = Arc::new(AtomicBool::new(false));
 
-    let grpc_listener = bind("otlp_grpc_addr", settings.otlp_grpc_addr).await?;
-    let otlp_http_listener = bind("otlp_http_addr", settings.otlp_http_addr).await?;
+    let grpc_listener = bind_if(ingest, "otlp_grpc_addr", settings.otlp_grpc_addr).await?;
+    let otlp_http_listener = bind_if(ingest, "otlp_http_addr", settings.otlp_http_addr).await?;
     let http_listener = bind("http_addr", settings.http_addr).await?;
-    let pg_listener = bind("pg_addr", settings.pg_addr).await?;
+    let pg_listener = bind_if(query, "pg_addr", settings.pg_addr).await?;
+    let local = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let (grpc_addr, otlp_http_addr, http_addr, pg_addr) = (
+        local(&grpc_listener),
+        local(&otlp_http_listener),
+        http_listener.local_addr()?,
+        local(&pg_listener),
+    );
     // `[tls]`: read at start (a bad file is a config error), reloaded when files change.
     let tls = crate::tls::Tls::load(&settings.tls)?;
     let tls_for = |role| tls.as_ref().map(|t| t.acceptor(role));
-    let dispatcher = open_dispatcher(&settings, http_listener.local_addr()?).await?;
+    let dispatcher = open_dispatcher(&settings, http_addr).await?;
     let mut warnings = Vec::new();
+    let ingest_addrs: Vec<SocketAddr> = [grpc_addr, otlp_http_addr, Some(http_addr)]
+        .into_iter()
+        .flatten()
+        .collect();
     let guard = Arc::new(
-        Guard::new(
-            settings.tokens.clone(),
-            &settings.auth,
-            &[
-                grpc_listener.local_addr()?,
-                otlp_http_listener.local_addr()?,
-                http_listener.local_addr()?,
-            ],
-        )
-        .with_denials({
+        Guard::new(settings.tokens.clone(), &settings.auth, &ingest_addrs).with_denials({
             let auditor = auditor.clone();
             Arc::new(move |actor, peer, reason| auditor.denied(actor, peer, reason))
         }),
@@ -263,19 +302,22 @@ async fn serve(
         auditor: auditor.clone(),
         warnings: Arc::new(warnings),
         sessions: Arc::new(auth::session::Sessions::new(tls.is_some())),
+        roles: cluster.roles,
     };
-    let (grpc_addr, otlp_http_addr, http_addr, pg_addr) = (
-        grpc_listener.local_addr()?,
-        otlp_http_listener.local_addr()?,
-        http_listener.local_addr()?,
-        pg_listener.local_addr()?,
-    );
-    let endpoints = serde_json::json!({
-        "otlp_grpc": grpc_addr.to_string(),
-        "otlp_http": otlp_http_addr.to_string(),
+    let mut endpoints = serde_json::json!({
         "http": http_addr.to_string(),
-        "pg": pg_addr.to_string(),
+        "node_id": cluster.node_id,
+        "roles": cluster.roles.names(),
     });
+    for (key, addr) in [
+        ("otlp_grpc", grpc_addr),
+        ("otlp_http", otlp_http_addr),
+        ("pg", pg_addr),
+    ] {
+        if let Some(addr) = addr {
+            endpoints[key] = addr.to_string().into();
+        }
+    }
     auditor
         .record(config_loaded(&settings, &endpoints))
         .await
@@ -295,67 +337,90 @@ async fn serve(
             .watch(crate::tls::POLL_INTERVAL, stop_rx.clone());
         tokio::spawn(watch);
     }
-    let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_routes(otlp::grpc::router(
-                collector.clone(),
-                settings.limits.max_body_bytes,
-                guard.clone(),
-            ))
-            .serve_with_incoming_shutdown(
-                crate::tls::Listener::new(grpc_listener, tls_for(crate::tls::Role::OtlpGrpc))
-                    .incoming(),
-                stopped(stop_rx.clone()),
-            ),
-    );
-    let otlp_http = tokio::spawn(
-        axum::serve(
-            crate::tls::Listener::new(otlp_http_listener, tls_for(crate::tls::Role::OtlpHttp))
-                .axum(),
-            otlp::http::router(
-                collector.clone(),
-                settings.limits.max_body_bytes,
-                guard.clone(),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                guard.clone(),
-                auth::http::browser,
-            ))
-            .into_make_service_with_connect_info::<SocketAddr>(),
+    if let Some(follower) = &follower {
+        tokio::spawn(follower.clone().run(stop_rx.clone()));
+    }
+    let grpc = grpc_listener.map(|listener| {
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_routes(otlp::grpc::router(
+                    collector.clone(),
+                    settings.limits.max_body_bytes,
+                    guard.clone(),
+                ))
+                .serve_with_incoming_shutdown(
+                    crate::tls::Listener::new(listener, tls_for(crate::tls::Role::OtlpGrpc))
+                        .incoming(),
+                    stopped(stop_rx.clone()),
+                ),
         )
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future(),
-    );
+    });
+    let otlp_http = otlp_http_listener.map(|listener| {
+        tokio::spawn(
+            axum::serve(
+                crate::tls::Listener::new(listener, tls_for(crate::tls::Role::OtlpHttp)).axum(),
+                otlp::http::router(
+                    collector.clone(),
+                    settings.limits.max_body_bytes,
+                    guard.clone(),
+                )
+                .layer(axum::middleware::from_fn_with_state(
+                    guard.clone(),
+                    auth::http::browser,
+                ))
+                .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+        )
+    });
     // PostgreSQL sessions plan and run on the query runtime, like the HTTP API's queries.
-    let pg = state.query_runtime.spawn(crate::pg::serve(
-        pg_listener,
-        tls_for(crate::tls::Role::Pg),
-        state.engine.clone(),
-        settings.pg_auth.clone(),
-        settings.tokens.clone(),
+    let pg = pg_listener.map(|listener| {
+        state.query_runtime.spawn(crate::pg::serve(
+            listener,
+            tls_for(crate::tls::Role::Pg),
+            state.engine.clone(),
+            settings.pg_auth.clone(),
+            settings.tokens.clone(),
+            stop_rx.clone(),
+        ))
+    });
+    // The jobs stop on shutdown, or at once when the lease is lost (another node does
+    // them then).
+    let (jobs_stop_tx, jobs_stop) = watch::channel(false);
+    let (lease_lost_tx, lease_lost) = watch::channel(false);
+    let (lease_stop_tx, lease_stop) = watch::channel(false);
+    let keeper = lease.map(|lease| tokio::spawn(lease.keep(lease_stop, lease_lost_tx)));
+    tokio::spawn(stop_jobs(
         stop_rx.clone(),
-    ));
-    let jobs = runtimes.jobs.spawn(jobs::monitors::run(
-        analytics::monitor::Scheduler::new(settings.monitors.clone()),
-        jobs_engine.clone(),
+        lease_lost,
+        jobs_stop_tx,
         collector.clone(),
-        dispatcher.clone(),
-        stop_rx.clone(),
     ));
-    let rules = runtimes.jobs.spawn(jobs::rules::run(
-        settings.rules.clone(),
-        jobs_engine.clone(),
-        dispatcher.clone(),
-        stop_rx.clone(),
-    ));
-    // Reads the `alerts` table once at start (a query), then only appends.
-    let copier = runtimes.jobs.spawn(jobs::records::copy_records(
-        dispatcher.clone(),
-        jobs_engine.clone(),
-        collector.clone(),
-        stop_rx.clone(),
-    ));
-    dispatcher.start();
+    let jobs = jobs_role.then(|| {
+        let monitors = runtimes.jobs.spawn(jobs::monitors::run(
+            analytics::monitor::Scheduler::new(settings.monitors.clone()),
+            jobs_engine.clone(),
+            collector.clone(),
+            dispatcher.clone(),
+            jobs_stop.clone(),
+        ));
+        let rules = runtimes.jobs.spawn(jobs::rules::run(
+            settings.rules.clone(),
+            jobs_engine.clone(),
+            dispatcher.clone(),
+            jobs_stop.clone(),
+        ));
+        // Reads the `alerts` table once at start (a query), then only appends.
+        let copier = runtimes.jobs.spawn(jobs::records::copy_records(
+            dispatcher.clone(),
+            jobs_engine.clone(),
+            collector.clone(),
+            jobs_stop.clone(),
+        ));
+        dispatcher.start();
+        (monitors, rules, copier)
+    });
     let api = tokio::spawn(
         axum::serve(
             crate::tls::Listener::new(http_listener, tls_for(crate::tls::Role::Api)).axum(),
@@ -368,23 +433,30 @@ async fn serve(
 
     ready.store(true, Ordering::Release);
     write_endpoints(&settings.data_dir, &endpoints)?;
+    let shown = |key: &str| endpoints[key].as_str().unwrap_or("-").to_owned();
     tracing::info!(
-        otlp_grpc = %endpoints["otlp_grpc"].as_str().unwrap_or_default(),
-        otlp_http = %endpoints["otlp_http"].as_str().unwrap_or_default(),
-        http = %endpoints["http"].as_str().unwrap_or_default(),
-        pg = %endpoints["pg"].as_str().unwrap_or_default(),
+        otlp_grpc = %shown("otlp_grpc"),
+        otlp_http = %shown("otlp_http"),
+        http = %shown("http"),
+        pg = %shown("pg"),
+        node_id = %cluster.node_id,
+        roles = %cluster.roles.names(),
         data_dir = %settings.data_dir.display(),
         "vigil is ready"
     );
 
     match control {
         Some(Control { ready, stop }) => {
-            let _ = ready.send(Listening {
-                otlp_grpc: grpc_addr,
-                otlp_http: otlp_http_addr,
-                http: http_addr,
-                pg: pg_addr,
-            });
+            if let (Some(otlp_grpc), Some(otlp_http), Some(pg)) =
+                (grpc_addr, otlp_http_addr, pg_addr)
+            {
+                let _ = ready.send(Listening {
+                    otlp_grpc,
+                    otlp_http,
+                    http: http_addr,
+                    pg,
+                });
+            }
             stop.await;
         }
         None => shutdown_signal().await,
@@ -392,37 +464,87 @@ async fn serve(
     tracing::info!("shutting down: intake stops, then everything acknowledged is flushed");
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
-    let (grpc, otlp_http, api, pg, jobs, rules) =
-        tokio::join!(grpc, otlp_http, api, pg, jobs, rules);
-    pg?.context("PostgreSQL server")?;
-    jobs.context("monitor jobs")?;
-    rules.context("SQL rules")?;
-    grpc?.context("gRPC server")?;
-    otlp_http?.context("OTLP/HTTP server")?;
-    api?.context("HTTP API server")?;
-    // No evaluation comes any more: a last delivery pass, then its records into `alerts`
-    // while the collector still takes appends.
-    match dispatcher.drain(ALERT_DRAIN_TIMEOUT).await {
-        Ok(report) => tracing::info!(
-            attempted = report.attempted,
-            pending = report.pending,
-            "alert outbox drained; pending notifications are sent after the next start"
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "alert outbox drain failed; pending notifications are sent after the next start")
-        }
+    let (grpc, otlp_http, api, pg) = tokio::join!(joined(grpc), joined(otlp_http), api, joined(pg));
+    if let Some(pg) = pg {
+        pg?.context("PostgreSQL server")?;
     }
-    if let Some(mut copier) = copier.await.context("alert record copier")?
-        && let Err(e) = copier.copy_available().await
-    {
-        tracing::warn!(error = %e, "last alert records not stored; they are copied after the next start");
+    let copier = match jobs {
+        Some((monitors, rules, copier)) => {
+            let (monitors, rules) = tokio::join!(monitors, rules);
+            monitors.context("monitor jobs")?;
+            rules.context("SQL rules")?;
+            Some(copier)
+        }
+        None => None,
+    };
+    if let Some(grpc) = grpc {
+        grpc?.context("gRPC server")?;
+    }
+    if let Some(otlp_http) = otlp_http {
+        otlp_http?.context("OTLP/HTTP server")?;
+    }
+    api?.context("HTTP API server")?;
+    if let Some(copier) = copier {
+        // No evaluation comes any more: a last delivery pass, then its records into
+        // `alerts` while the collector still takes appends.
+        match dispatcher.drain(ALERT_DRAIN_TIMEOUT).await {
+            Ok(report) => tracing::info!(
+                attempted = report.attempted,
+                pending = report.pending,
+                "alert outbox drained; pending notifications are sent after the next start"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "alert outbox drain failed; pending notifications are sent after the next start")
+            }
+        }
+        if let Some(mut copier) = copier.await.context("alert record copier")?
+            && let Err(e) = copier.copy_available().await
+        {
+            tracing::warn!(error = %e, "last alert records not stored; they are copied after the next start");
+        }
     }
     // Refusals counted so far become rows while the collector still takes appends.
     audit_task.shutdown().await;
     collector.shutdown().await.context("final flush")?;
     flusher.abort();
+    // The jobs are done: a successor may take the lease at once.
+    let _ = lease_stop_tx.send(true);
+    if let Some(keeper) = keeper {
+        let _ = keeper.await;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Waits for a task the node's roles started, `None` for one they did not.
+async fn joined<T>(
+    task: Option<tokio::task::JoinHandle<T>>,
+) -> Option<Result<T, tokio::task::JoinError>> {
+    match task {
+        Some(task) => Some(task.await),
+        None => None,
+    }
+}
+
+/// Turns `jobs_stop` true when the daemon stops or the jobs lease is lost; on a lost
+/// lease, compaction, vacuum and retention stop too, since another node does them now.
+async fn stop_jobs(
+    mut stop: watch::Receiver<bool>,
+    mut lease_lost: watch::Receiver<bool>,
+    jobs_stop: watch::Sender<bool>,
+    collector: Arc<Collector>,
+) {
+    let lost = async {
+        // A node without the lease drops the sender: only a stop ends the wait then.
+        if lease_lost.wait_for(|lost| *lost).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => {}
+        () = lost => collector.stop_maintenance(),
+    }
+    let _ = jobs_stop.send(true);
 }
 
 /// The `config.loaded` audit event: the config file and its SHA-256, every token's name
@@ -477,6 +599,15 @@ async fn open_dispatcher(
         tracing::warn!("[alerting] dry_run: notifications are recorded in `alerts`, never sent");
     }
     Ok(Arc::new(dispatcher))
+}
+
+/// Binds `addr` when the node's roles need the listener (`wanted`), else `None`.
+async fn bind_if(wanted: bool, key: &str, addr: SocketAddr) -> anyhow::Result<Option<TcpListener>> {
+    if wanted {
+        bind(key, addr).await.map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 async fn bind(key: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {

@@ -59,6 +59,13 @@ fn section_errors_keep_their_keys() {
         ("[pg]\nuser = \"\"\n", "pg.user"),
         ("[limits]\nmax_body_bytes = 0\n", "limits.max_body_bytes"),
         (
+            "[cluster]\nroles = [\"ingest\", \"jobz\"]\n",
+            "cluster.roles",
+        ),
+        ("[cluster]\nroles = []\n", "cluster.roles"),
+        ("[cluster]\nnode_id = \"a b\"\n", "cluster.node_id"),
+        ("[cluster]\nlease_ttl = \"1s\"\n", "cluster.lease_ttl"),
+        (
             "[[rule]]\nname = \"r\"\nquery = \"SELECT 1\"\nreceivers = [\"pager\"]\n",
             "rule[0].receivers",
         ),
@@ -122,4 +129,35 @@ fn retention_limits_are_read_per_table_and_a_bad_one_is_named() {
     let file = parse("[retention]\nmetrics = \"12h\"\n", "vigil.toml").unwrap();
     let e = resolve_with(&args, file, &|_| None).err().unwrap();
     assert_eq!(e.key, "retention.metrics", "{e}");
+}
+
+#[test]
+fn a_cluster_node_gets_its_id_and_roles_and_monitors_wait_for_other_nodes_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(
+        &path,
+        "[storage]\nflush_interval = \"2s\"\n[cluster]\nroles = [\"query\", \"jobs\"]\ncommit_grace = \"3s\"\n\
+         [[monitor]]\nname = \"acc\"\nsignal = \"score:accuracy\"\nwindow = \"1m\"\nlateness = \"10s\"\n\
+         detector = \"shewhart\"\nbaseline = { mean = 0.9, sd = 0.01 }\n",
+    )
+    .unwrap();
+    let args = ServeArgs {
+        config: Some(path),
+        node_id: Some("jobs-1".into()),
+        ..ServeArgs::default()
+    };
+    let settings = resolve(&args).unwrap();
+    assert_eq!(settings.cluster.node_id, "jobs-1");
+    assert_eq!(settings.collector.node_id, "jobs-1");
+    assert_eq!(settings.cluster.roles.names(), "query,jobs");
+    assert!(settings.collector.maintenance);
+    // lateness 10 s + flush interval 2 s + commit grace 3 s.
+    assert_eq!(settings.monitors[0].lateness_ns, 15_000_000_000);
+    let args = ServeArgs {
+        roles: Some("ingest".into()),
+        ..ServeArgs::default()
+    };
+    let settings = resolve(&args).unwrap();
+    assert!(!settings.collector.maintenance);
 }

@@ -81,11 +81,14 @@ impl Daemon {
         let endpoints: Value =
             serde_json::from_slice(&std::fs::read(data_dir.join("endpoints.json")).unwrap())
                 .unwrap();
+        // A node without the `ingest` or `query` role has no OTLP or PostgreSQL listener:
+        // its address is empty here.
+        let listener = |key: &str| endpoints[key].as_str().unwrap_or_default().to_owned();
         let endpoints = Endpoints {
-            otlp_grpc: endpoints["otlp_grpc"].as_str().unwrap().to_owned(),
-            otlp_http: endpoints["otlp_http"].as_str().unwrap().to_owned(),
+            otlp_grpc: listener("otlp_grpc"),
+            otlp_http: listener("otlp_http"),
             http: endpoints["http"].as_str().unwrap().to_owned(),
-            pg: endpoints["pg"].as_str().unwrap().to_owned(),
+            pg: listener("pg"),
         };
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))

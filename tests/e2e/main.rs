@@ -24,6 +24,7 @@ mod pg;
 mod python;
 mod retention;
 mod rust_sdk;
+mod scale_out;
 mod sql;
 mod tidy;
 mod tls;

@@ -42,7 +42,10 @@ const PER_WINDOW: u64 = 10;
 const SHIFT_AT: u64 = 20;
 
 fn config(s3: &S3Server) -> String {
-    let storage = s3.storage_config("scale-out", "flush_interval = \"1s\"\ncompact_interval = \"2s\"\n");
+    let storage = s3.storage_config(
+        "scale-out",
+        "flush_interval = \"1s\"\ncompact_interval = \"2s\"\n",
+    );
     format!(
         r#"{storage}
 [cluster]
@@ -161,8 +164,10 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     let ingest_nodes: Vec<Node> = (1..=3)
         .map(|i| node(&format!("ingest-{i}"), "ingest"))
         .collect();
-    let mut ingest: Vec<Option<Daemon>> =
-        ingest_nodes.iter().map(|n| Some(n.start(&config))).collect();
+    let mut ingest: Vec<Option<Daemon>> = ingest_nodes
+        .iter()
+        .map(|n| Some(n.start(&config)))
+        .collect();
     let query_node = node("query-1", "query");
     let query = query_node.start(&config);
 
@@ -247,9 +252,11 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
             .map(|r| r[0].as_str().unwrap().to_owned())
             .collect()
     };
-    let visible_after = wait_until("acknowledged traces on the query node", Duration::from_secs(30), || {
-        stored_traces().is_superset(&acked)
-    });
+    let visible_after = wait_until(
+        "acknowledged traces on the query node",
+        Duration::from_secs(30),
+        || stored_traces().is_superset(&acked),
+    );
     eprintln!(
         "scale-out: {} traces acknowledged ({:?} requests per node), all visible on the query node {:?} after the load stopped ({:?} since)",
         acked.len(),
@@ -313,10 +320,14 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
             T0 + SHIFT_AT * MINUTE
         ))
     };
-    wait_until("the drift windows on the query node", Duration::from_secs(30), || {
-        query.count("SELECT count(*) FROM drift WHERE monitor = 'drifting-latency'")
-            >= WINDOWS as i64
-    });
+    wait_until(
+        "the drift windows on the query node",
+        Duration::from_secs(30),
+        || {
+            query.count("SELECT count(*) FROM drift WHERE monitor = 'drifting-latency'")
+                >= WINDOWS as i64
+        },
+    );
     assert_eq!(alarms(false), 0);
     assert!(alarms(true) >= 1);
 

@@ -150,6 +150,14 @@ fn the_root_modules_use_each_other_one_way() {
             "tls",
             &["auth", "commands", "http", "jobs", "otlp", "pg", "render"],
         ),
+        // Node id and roles: read by the front ends, the config and `serve`.
+        (
+            "cluster",
+            &[
+                "audit", "auth", "commands", "config", "http", "jobs", "otlp", "pg", "render",
+                "tls",
+            ],
+        ),
         // `vigil demo`'s fleet and hook talk to the daemon over the wire, as any client.
         (
             "demo",

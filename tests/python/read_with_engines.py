@@ -86,15 +86,17 @@ def daft_io_config(options):
 
     if not options:
         return None
-    endpoint = options.get("AWS_ENDPOINT_URL")
+    # object_store takes the keys in either case (AWS_REGION, aws_region).
+    option = {k.upper(): v for k, v in options.items()}.get
+    endpoint = option("AWS_ENDPOINT_URL")
     return IOConfig(
         s3=S3Config(
             endpoint_url=endpoint,
-            key_id=options.get("AWS_ACCESS_KEY_ID"),
-            access_key=options.get("AWS_SECRET_ACCESS_KEY"),
-            region_name=options.get("AWS_REGION"),
+            key_id=option("AWS_ACCESS_KEY_ID"),
+            access_key=option("AWS_SECRET_ACCESS_KEY"),
+            region_name=option("AWS_REGION"),
             use_ssl=not (endpoint or "").startswith("http://"),
-            force_virtual_addressing=options.get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST") == "true",
+            force_virtual_addressing=option("AWS_VIRTUAL_HOSTED_STYLE_REQUEST") == "true",
         )
     )
 

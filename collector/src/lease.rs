@@ -17,7 +17,14 @@
 //!   succeeds.
 //! - **Renew** (every ttl/3, [`Lease::keep`]): create the next term with a new expiry.
 //!   Nobody else may create it before the current term expires, so a failed create means
-//!   another node took the lease over after an expiry: [`LeaseError::Lost`].
+//!   another node took the lease over after an expiry: [`LeaseError::Lost`]. When the
+//!   store cannot be reached, the holder gives its jobs up one renewal interval before
+//!   the expiry, so that it has stopped when a successor may start.
+//!
+//! There is no fencing token: a holder paused past its expiry (a stopped process, a VM
+//! migration) runs at most the job step it was in before it learns it lost the lease.
+//! Delta commits stay atomic either way; what such an overlap can cost is a monitor window
+//! or an alert notification done twice.
 //! - **Release** (graceful shutdown): create the next term marked released, so a
 //!   successor starts at once instead of after the ttl.
 //!
@@ -226,8 +233,9 @@ impl Lease {
         }
     }
 
-    /// Renews every ttl/3 until `stop` turns true, then releases. When renewal fails
-    /// past the term's expiry, or another node took the lease, sets `lost` to true, logs
+    /// Renews every ttl/3 until `stop` turns true, then releases. When renewal keeps
+    /// failing until the next attempt would come after the term's expiry (so at the
+    /// latest ttl/3 before it), or another node took the lease, sets `lost` to true, logs
     /// at error level and returns: the caller must stop its jobs at once.
     pub async fn keep(mut self, mut stop: watch::Receiver<bool>, lost: watch::Sender<bool>) {
         let every = self.ttl / 3;
@@ -245,8 +253,11 @@ impl Lease {
                 }
                 Err(e) => {
                     metrics::counter!("vigil_jobs_lease_renewal_failures_total").increment(1);
-                    if Utc::now() >= self.current.expires {
-                        tracing::error!(error = %e, expired = %self.current.expires, "JOBS LEASE EXPIRED: renewal failed past its expiry; this node stops compaction, retention, monitors and rules now");
+                    // Give up while the term still holds if the next attempt would come
+                    // after its expiry: another node may take the lease at the expiry,
+                    // and this one must have stopped by then.
+                    if Utc::now() + every >= self.current.expires {
+                        tracing::error!(error = %e, expires = %self.current.expires, "JOBS LEASE EXPIRING: renewal failed and the next attempt would come after the expiry; this node stops compaction, retention, monitors and rules now");
                         let _ = lost.send(true);
                         return;
                     }

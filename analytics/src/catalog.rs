@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::DFSchema;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::execution::SendableRecordBatchStream;
@@ -83,6 +84,11 @@ impl QueryEngine {
     /// The permits of this engine, for a front end that runs plans of its own
     /// (PostgreSQL) and must take one per statement.
     pub fn admission(&self) -> &Admission {
+    /// A fresh snapshot of every table (Delta version and hot batches).
+    pub(crate) fn snapshot(&self) -> schemas::snapshot::Snapshot {
+        self.source.snapshot()
+    }
+
         &self.admission
     }
 
@@ -185,33 +191,7 @@ impl QueryEngine {
             ctx.register_table(table.name(), view)
                 .map_err(Error::from)?;
         }
-        let transactions = ctx.sql(TRANSACTIONS_SQL).await?.into_unoptimized_plan();
-        ctx.register_table(
-            TRANSACTIONS_VIEW,
-            Arc::new(ViewTable::new(transactions, Some(TRANSACTIONS_SQL.into()))),
-        )
-        .map_err(Error::from)?;
-        // The raw scores, which [`scores_sql`] resolves (for the view, and for jobs over a
-        // range).
-        let raw_scores = ctx
-            .table(Table::Scores.name())
-            .await?
-            .into_unoptimized_plan();
-        internal
-            .register_table(
-                SCORES_RAW.to_owned(),
-                Arc::new(ViewTable::new(raw_scores, None)),
-            )
-            .map_err(Error::from)?;
-        let scores_view = scores_sql("TRUE", "TRUE", None);
-        let scores = ctx.sql(&scores_view).await?.into_unoptimized_plan();
-        ctx.deregister_table(Table::Scores.name())
-            .map_err(Error::from)?;
-        ctx.register_table(
-            Table::Scores.name(),
-            Arc::new(ViewTable::new(scores, Some(scores_view))),
-        )
-        .map_err(Error::from)?;
+        register_views(&ctx, &internal).await?;
         Ok(ctx)
     }
 
@@ -255,30 +235,7 @@ impl QueryEngine {
         let stored = ctx
             .table(format!("{INTERNAL_SCHEMA}.{stored_name}"))
             .await?;
-        let stored_schema = stored.schema().clone();
-        let exprs: Vec<Expr> = schema
-            .fields()
-            .iter()
-            .map(|field| {
-                let name = field.name().as_str();
-                let expr = if name == span_columns::DURATION_MS {
-                    cast(
-                        col("end_time_unix_nano") - col("time_unix_nano"),
-                        DataType::Float64,
-                    ) / lit(1_000_000.0)
-                } else if let Some(stored) = stored_time_column(name) {
-                    cast(col(stored), field.data_type().clone())
-                } else if stored_schema
-                    .field_with_unqualified_name(name)
-                    .is_ok_and(|f| f.data_type() == field.data_type())
-                {
-                    col(name)
-                } else {
-                    cast(col(name), field.data_type().clone())
-                };
-                expr.alias(name)
-            })
-            .collect();
+        let exprs = user_columns(table, stored.schema());
         let plan = LogicalPlanBuilder::from(stored.into_unoptimized_plan())
             .project(exprs)
             .and_then(|b| b.union(hot_plan))
@@ -288,7 +245,10 @@ impl QueryEngine {
     }
 
     /// The Delta table of `table` at exactly `version`, from the cache when it is there.
-    async fn delta_at(&self, table: Table, version: i64) -> Result<DeltaTable> {
+    ///
+    /// # Errors
+    /// [`Error::Delta`] when the table cannot be opened or has no such version.
+    pub(crate) async fn delta_at(&self, table: Table, version: i64) -> Result<DeltaTable> {
         let mut cache = self.delta.lock().await;
         if let Some(cached) = cache.get(&table)
             && cached.version() == Some(version as u64)
@@ -319,6 +279,98 @@ impl QueryEngine {
             cache.insert(table, delta.clone());
         }
         Ok(delta)
+/// The columns of `table` as users see them ([`Table::schema`]), computed from a stored
+/// relation of schema `stored` (the Delta form: times as int64 nanoseconds, no
+/// `duration_ms`): `time`, `end_time` (… from `*_unix_nano`) cast to their timestamp type,
+/// `duration_ms` = (end − start) / 10⁶ as float64, every other column cast to the table's
+/// type where the files' type differs (a reader that sees strings as views, an older
+/// file). One definition for the local engine and [`crate::ballista`].
+pub(crate) fn user_columns(table: Table, stored: &DFSchema) -> Vec<Expr> {
+    table
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = field.name().as_str();
+            let expr = if name == span_columns::DURATION_MS {
+                cast(
+                    col("end_time_unix_nano") - col("time_unix_nano"),
+                    DataType::Float64,
+                ) / lit(1_000_000.0)
+            } else if let Some(stored) = stored_time_column(name) {
+                cast(col(stored), field.data_type().clone())
+            } else if stored
+                .field_with_unqualified_name(name)
+                .is_ok_and(|f| f.data_type() == field.data_type())
+            {
+                col(name)
+            } else {
+                cast(col(name), field.data_type().clone())
+            };
+            expr.alias(name)
+        })
+        .collect()
+}
+
+/// Registers the views over the tables already in `ctx` (each stored table under its
+/// name): [`register_transactions`], then [`resolve_scores`].
+///
+/// # Errors
+/// When a view does not plan (a table is missing from `ctx`).
+async fn register_views(ctx: &SessionContext, internal: &Arc<MemorySchemaProvider>) -> Result<()> {
+    register_transactions(ctx).await?;
+    resolve_scores(ctx, internal).await
+}
+
+/// Registers `transactions` ([`TRANSACTIONS_SQL`]) over the `spans` in `ctx`. One
+/// definition for the local engine and [`crate::ballista`].
+///
+/// # Errors
+/// When `spans` is missing from `ctx`.
+pub(crate) async fn register_transactions(ctx: &SessionContext) -> Result<()> {
+    let transactions = ctx.sql(TRANSACTIONS_SQL).await?.into_unoptimized_plan();
+    ctx.register_table(
+        TRANSACTIONS_VIEW,
+        Arc::new(ViewTable::new(transactions, Some(TRANSACTIONS_SQL.into()))),
+    )
+    .map_err(Error::from)?;
+    Ok(())
+}
+
+/// Replaces the raw `scores` in `ctx` by its resolved form ([`scores_sql`]), keeping the
+/// raw union as `internal.scores_raw`. One definition for the local engine and
+/// [`crate::ballista`].
+///
+/// # Errors
+/// When `scores` or `spans` is missing from `ctx`.
+pub(crate) async fn resolve_scores(
+    ctx: &SessionContext,
+    internal: &Arc<MemorySchemaProvider>,
+) -> Result<()> {
+    // The raw scores, which [`scores_sql`] resolves (for the view, and for jobs over a
+    // range).
+    let raw_scores = ctx
+        .table(Table::Scores.name())
+        .await?
+        .into_unoptimized_plan();
+    internal
+        .register_table(
+            SCORES_RAW.to_owned(),
+            Arc::new(ViewTable::new(raw_scores, None)),
+        )
+        .map_err(Error::from)?;
+    let scores_view = scores_sql("TRUE", "TRUE", None);
+    let scores = ctx.sql(&scores_view).await?.into_unoptimized_plan();
+    ctx.deregister_table(Table::Scores.name())
+        .map_err(Error::from)?;
+    ctx.register_table(
+        Table::Scores.name(),
+        Arc::new(ViewTable::new(scores, Some(scores_view))),
+    )
+    .map_err(Error::from)?;
+    Ok(())
+}
+
     }
 }
 

@@ -7,7 +7,9 @@
 //! once, the rest queue ([`admission`]), and all share one memory pool ([`memory`]). [`report`] compiles finance's cost
 //! reports into SQL with exact sums and runs them on the same engine. [`functions`] adds
 //! what every session has beyond DataFusion's own functions (fields of JSON text such as
-//! `drift.kpis`, Prometheus' `histogram_quantile` over OTLP histograms). Snapshots come
+//! `drift.kpis`, Prometheus' `histogram_quantile` over OTLP histograms). [`ballista`]
+//! runs a query on a DataFusion Ballista cluster instead, handing it each Delta snapshot's
+//! file list. Snapshots come
 //! from a [`schemas::snapshot::SnapshotSource`] (the live collector, or a read-only replay
 //! of a data directory), so this crate never imports the collector.
 //!
@@ -17,6 +19,7 @@
 //! ```
 
 pub mod admission;
+pub mod ballista;
 pub mod catalog;
 pub mod detect;
 pub mod error;

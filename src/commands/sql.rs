@@ -1,9 +1,12 @@
 //! `vigil sql`: one query against a running daemon (HTTP API) or, offline, against a data
-//! directory (its Delta tables plus what its WAL holds beyond them).
+//! directory (its Delta tables plus what its WAL holds beyond them). With
+//! `--engine ballista://HOST:PORT`, the data directory's committed Delta tables are read
+//! by a DataFusion Ballista cluster instead ([`analytics::ballista`]).
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use analytics::ballista::Scheduler;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -22,6 +25,37 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Where the query runs: `local` (this process), or `ballista://HOST:PORT`, a
+    /// DataFusion Ballista scheduler that reads the committed Delta tables of --data-dir
+    /// (not the WAL's unflushed tail; Vigil's json_get_*/histogram_* functions are not
+    /// available there).
+    #[arg(long, default_value = "local", value_parser = Engine::parse, conflicts_with = "server")]
+    pub engine: Engine,
+}
+
+/// Where `vigil sql` runs a query over a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion in this process, over the Delta tables and the WAL.
+    Local,
+    /// A Ballista cluster, over the committed Delta tables.
+    Ballista(Scheduler),
+}
+
+impl Engine {
+    /// `local` or `ballista://HOST[:PORT]`.
+    ///
+    /// # Errors
+    /// Anything else, with the accepted forms.
+    fn parse(s: &str) -> Result<Self, String> {
+        if s == "local" {
+            Ok(Engine::Local)
+        } else if s.contains("://") {
+            s.parse().map(Engine::Ballista)
+        } else {
+            Err(format!("{s}: expected local or ballista://HOST:PORT"))
+        }
+    }
 }
 
 /// Result format of `vigil sql` and `vigil backtest`.
@@ -45,10 +79,25 @@ async fn run(args: SqlArgs) -> Result<(), Failure> {
         Source::Server(server) => remote(&server, &args.query, args.format).await,
         Source::DataDir(dir) => {
             let engine = open_data_dir(&dir).await?;
-            let result = engine
-                .query(&args.query)
-                .await
-                .map_err(anyhow::Error::from)?;
+            let result = match &args.engine {
+                Engine::Local => engine.query(&args.query).await,
+                Engine::Ballista(scheduler) => {
+                    engine
+                        .query_on_ballista(scheduler, &args.query)
+                        .await
+                        .map(|answer| {
+                            if answer.uncommitted_rows > 0 {
+                                eprintln!(
+                                    "note: {} acknowledged rows are in the write-ahead log only (not yet \
+                                     in a Delta commit) and were not read by {scheduler}",
+                                    answer.uncommitted_rows
+                                );
+                            }
+                            answer.result
+                        })
+                }
+            }
+            .map_err(anyhow::Error::from)?;
             let out = match args.format {
                 OutputFormat::Table => render::to_table(&result).into_bytes(),
                 OutputFormat::Csv => render::to_csv(&result).context("writing CSV")?,

@@ -13,6 +13,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod detect;
+mod engines;
 mod full_disk;
 mod grafana;
 mod grpc_status;

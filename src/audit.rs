@@ -317,7 +317,7 @@ mod tests {
             .unwrap();
         let engine = QueryEngine::new(
             collector.snapshots(),
-            dir,
+            schemas::paths::TablesLocation::under_data_dir(dir),
             analytics::QueryConfig::default(),
         );
         (collector, engine)

@@ -39,6 +39,8 @@ use cli::{Cli, Command};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // `[storage] tables` may be s3://, gs:// or az:// for any command that opens tables.
+    collector::store::register_object_stores();
     match Cli::parse().command {
         Command::Serve(args) => commands::serve::main(args),
         Command::Demo(args) => commands::demo::main(args),

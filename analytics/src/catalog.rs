@@ -8,7 +8,6 @@
 //! and service of a score from its span when the score did not carry them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,6 +23,7 @@ use datafusion::logical_expr::{LogicalPlanBuilder, cast, col, lit};
 use datafusion::prelude::{Expr, SessionConfig, SessionContext};
 use deltalake::DeltaTable;
 use futures::{Stream, TryStreamExt};
+use schemas::paths::TablesLocation;
 use schemas::snapshot::{SnapshotSource, TableSnapshot};
 use schemas::tables::{TRANSACTIONS_VIEW, Table, span_columns, stored_time_column};
 use tokio::sync::Mutex;
@@ -51,7 +51,7 @@ pub const INTERNAL_SCHEMA: &str = "vigil_internal";
 /// queries at once into one shared memory pool. Cheap to share behind an `Arc`.
 pub struct QueryEngine {
     source: Arc<dyn SnapshotSource>,
-    data_dir: PathBuf,
+    tables: TablesLocation,
     config: QueryConfig,
     admission: Admission,
     memory: SharedMemory,
@@ -60,15 +60,18 @@ pub struct QueryEngine {
 }
 
 impl QueryEngine {
-    /// An engine reading snapshots from `source` and Delta tables under `data_dir`.
+    /// An engine reading snapshots from `source` and the Delta tables at `tables`
+    /// (`TablesLocation::under_data_dir(DATA_DIR)` for a data directory's own). For an
+    /// object store (`s3://`, …) the process must have registered delta-rs' handlers
+    /// (`collector::store::register_object_stores`, which `vigil` does at start).
     pub fn new(
         source: Arc<dyn SnapshotSource>,
-        data_dir: impl Into<PathBuf>,
+        tables: TablesLocation,
         config: QueryConfig,
     ) -> Self {
         Self {
             source,
-            data_dir: data_dir.into(),
+            tables,
             admission: Admission::new(config.max_concurrent, config.queue_timeout, config.pool),
             memory: SharedMemory::new(config.memory_limit_bytes),
             config,
@@ -257,16 +260,10 @@ impl QueryEngine {
         }
         let mut delta = match cache.get(&table) {
             Some(cached) if cached.version().is_some_and(|v| v < version as u64) => cached.clone(),
-            _ => {
-                let dir = schemas::paths::table_dir(&self.data_dir, table);
-                let url = url::Url::from_directory_path(&dir).map_err(|()| Error::Delta {
-                    table: table.name(),
-                    message: format!("{} is not absolute", dir.display()),
-                })?;
-                deltalake::DeltaTableBuilder::from_url(url)
-                    .and_then(|b| b.build())
-                    .map_err(|e| delta_error(table, e))?
-            }
+            _ => deltalake::DeltaTableBuilder::from_url(self.tables.table_url(table))
+                .map(|b| b.with_storage_options(self.tables.storage_options()))
+                .and_then(|b| b.build())
+                .map_err(|e| delta_error(table, e))?,
         };
         delta
             .load_version(version as u64)

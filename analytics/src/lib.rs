@@ -14,7 +14,7 @@
 //! of a data directory), so this crate never imports the collector.
 //!
 //! ```ignore
-//! let engine = QueryEngine::new(source, data_dir, QueryConfig::default());
+//! let engine = QueryEngine::new(source, TablesLocation::under_data_dir(data_dir), QueryConfig::default());
 //! let result = engine.query("SELECT agent_name, count(*) FROM spans GROUP BY 1").await?;
 //! ```
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use schemas::paths::wal_dir;
+use schemas::paths::{TablesLocation, wal_dir};
 use schemas::tables::Table;
 use tokio::sync::{Mutex, Notify};
 
@@ -42,10 +42,14 @@ use wal::{Wal, WalConfig};
 /// How the collector stores: budgets and intervals. Addresses and formats are the root's.
 #[derive(Clone, Debug)]
 pub struct CollectorConfig {
-    /// The data directory (SPEC §8: the whole state).
+    /// The data directory (SPEC §8): the WAL and the alert store, and by default the
+    /// tables.
     pub data_dir: PathBuf,
-    /// This node's id in a deployment of several nodes sharing the tables (`[cluster]
-    /// node_id`, by default the host name, set by the root); empty in tests and tools.
+    /// Where the Delta tables live (`[storage] tables`; by default `DATA_DIR/tables`).
+    pub tables: TablesLocation,
+    /// This node's name: its commits carry the `txn` application id
+    /// `vigil-wal/<node_id>`. Must be stable across restarts and unique among the nodes
+    /// writing the same tables (by default the host name; `[cluster] node_id`).
     pub node_id: String,
     /// WAL tuning.
     pub wal: WalConfig,
@@ -61,17 +65,19 @@ pub struct CollectorConfig {
     pub vacuum_retention: Duration,
     /// How long each table keeps its days (`[retention]`; here forever by default).
     pub retention: retention::Retention,
+    /// Whether this node compacts, vacuums and applies retention (the `jobs` role: one
+    /// node of a deployment does); without it the flusher only flushes.
+    pub maintenance: bool,
 }
 
 impl CollectorConfig {
     /// Defaults for `data_dir`.
-    /// Whether this node compacts, vacuums and applies retention (the `jobs` role: one
-    /// node of a deployment does); without it the flusher only flushes.
-    pub maintenance: bool,
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
         Self {
-            data_dir: data_dir.into(),
-            node_id: String::new(),
+            tables: TablesLocation::under_data_dir(&data_dir),
+            node_id: default_node_id(),
+            data_dir,
             wal: WalConfig::default(),
             hot_budget_bytes: 512 << 20,
             flush_bytes: 128 << 20,
@@ -79,13 +85,23 @@ impl CollectorConfig {
             compact_interval: Duration::from_secs(600),
             vacuum_retention: Duration::from_secs(3600),
             retention: retention::Retention::forever(),
+            maintenance: true,
         }
     }
 }
 
+/// The default node id: the host name, `"vigil"` when it cannot be read or is not valid
+/// UTF-8.
+pub fn default_node_id() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "vigil".to_owned())
+}
+
 /// The running collector. Share it behind an `Arc`; every method takes `&self`.
 pub struct Collector {
-            maintenance: true,
     config: CollectorConfig,
     normalizer: Normalizer,
     hot: Arc<HotBuffer>,
@@ -93,6 +109,9 @@ pub struct Collector {
     store: Mutex<Store>,
     durable: Arc<AtomicU64>,
     closing: AtomicBool,
+    /// Starts as [`CollectorConfig::maintenance`]; cleared for good when the jobs lease
+    /// is lost ([`Collector::stop_maintenance`]).
+    maintenance: AtomicBool,
     flush_wanted: Notify,
 }
 
@@ -108,10 +127,7 @@ impl Collector {
     /// When a table or the WAL directory cannot be read or written.
     pub async fn open(config: CollectorConfig, normalizer: Normalizer) -> Result<Arc<Collector>> {
         let started = Instant::now();
-        let store = Store::open(&config.data_dir).await?;
-    /// Starts as [`CollectorConfig::maintenance`]; cleared for good when the jobs lease
-    /// is lost ([`Collector::stop_maintenance`]).
-    maintenance: AtomicBool,
+        let store = Store::open(&config).await?;
         let mut committed = [0u64; Table::ALL.len()];
         let mut versions = [None; Table::ALL.len()];
         for table in Table::ALL {
@@ -163,6 +179,7 @@ impl Collector {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "WAL replayed"
         );
+        let maintenance = AtomicBool::new(config.maintenance);
         Ok(Arc::new(Collector {
             config,
             normalizer,
@@ -171,6 +188,7 @@ impl Collector {
             store: Mutex::new(store),
             durable,
             closing: AtomicBool::new(false),
+            maintenance,
             flush_wanted: Notify::new(),
         }))
     }
@@ -179,7 +197,6 @@ impl Collector {
     pub fn normalizer(&self) -> &Normalizer {
         &self.normalizer
     }
-        let maintenance = AtomicBool::new(config.maintenance);
 
     /// Why intake refuses every append now (a full disk, a failing WAL device), until a
     /// WAL write succeeds again; `None` while it takes data. For `/readyz`.
@@ -188,7 +205,6 @@ impl Collector {
     }
 
     /// The consistent-snapshot source for queries.
-            maintenance,
     pub fn snapshots(&self) -> Arc<HotBuffer> {
         self.hot.clone()
     }
@@ -259,6 +275,9 @@ impl Collector {
                 metrics::counter!("vigil_flush_failures_total").increment(1);
                 tracing::error!(error = %e, "flush failed; the data stays in the WAL and the hot buffer, retrying");
             }
+            if !self.maintenance.load(Ordering::Acquire) {
+                continue;
+            }
             if last_compaction.elapsed() >= self.config.compact_interval {
                 last_compaction = Instant::now();
                 if let Err(e) = self.compact().await {
@@ -275,9 +294,6 @@ impl Collector {
     /// When this returns `Ok`, every record acknowledged before the call is in a Delta
     /// commit.
     ///
-            if !self.maintenance.load(Ordering::Acquire) {
-                continue;
-            }
     /// # Errors
     /// When a commit fails; what was not committed stays hot and in the WAL.
     pub async fn flush(&self) -> Result<()> {
@@ -286,6 +302,12 @@ impl Collector {
         let started = Instant::now();
         let mut rows = 0;
         for table in Table::ALL {
+            if let Some(committed) = store.settle(table).await? {
+                // A previous append's answer was lost: what it committed leaves the hot
+                // buffer now, so that it is not appended twice.
+                self.hot
+                    .release(table, committed, store.version(table).unwrap_or(0));
+            }
             let (batches, last) = self.hot.frozen(table, through);
             let Some(last) = last else { continue };
             rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
@@ -327,28 +349,6 @@ impl Collector {
         Ok(())
     }
 
-    /// Data files in the current version of `table`.
-    pub async fn file_count(&self, table: Table) -> usize {
-        self.store.lock().await.file_count(table)
-    }
-
-    /// Graceful stop: refuses new appends, waits for the WAL writer to answer what it has,
-    /// flushes everything to the Delta tables and closes the WAL.
-    ///
-    /// # Errors
-    /// When the final flush fails; the data is then still safe in the WAL.
-    pub async fn shutdown(&self) -> Result<()> {
-        self.closing.store(true, Ordering::Release);
-        self.flush_wanted.notify_one();
-        self.wal.close();
-        self.flush().await?;
-        Ok(())
-    }
-}
-
-/// A read-only view of a stopped (or crashed) daemon's data directory, for offline
-/// queries: the Delta tables plus whatever the WAL holds beyond them. Changes nothing on
-/// disk.
     /// Follows the other nodes' commits to the tables this collector writes: snapshots
     /// then show the newest version seen in the store (polled by the returned
     /// follower's [`Follower::run`], which the caller spawns).
@@ -371,11 +371,46 @@ impl Collector {
         self.maintenance.store(false, Ordering::Release);
     }
 
+    /// Data files in the current version of `table`.
+    pub async fn file_count(&self, table: Table) -> usize {
+        self.store.lock().await.file_count(table)
+    }
+
+    /// Graceful stop: refuses new appends, waits for the WAL writer to answer what it has,
+    /// flushes everything to the Delta tables and closes the WAL.
+    ///
+    /// # Errors
+    /// When the final flush fails; the data is then still safe in the WAL.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.closing.store(true, Ordering::Release);
+        self.flush_wanted.notify_one();
+        self.wal.close();
+        self.flush().await?;
+        Ok(())
+    }
+}
+
+/// A follower of the tables `config` names, for a node without a WAL of its own (the
+/// `query` role alone): its snapshots are the newest committed versions, polled by
+/// [`Follower::run`], which the caller spawns.
+///
+/// # Errors
+/// When a table cannot be opened or its log listed.
+pub async fn follow_tables(config: &CollectorConfig) -> Result<Arc<Follower>> {
+    let store = Store::open_read_only(config).await?;
+    Follower::open(Table::ALL.map(|t| store.log_store(t)).to_vec()).await
+}
+
+/// A read-only view of a stopped (or crashed) daemon's data directory, for offline
+/// queries: the Delta tables of `config.tables` plus whatever the WAL of
+/// `config.data_dir` holds beyond what they hold of node `config.node_id`. Changes
+/// nothing.
 ///
 /// # Errors
 /// When the tables or the WAL cannot be read.
-pub async fn open_read_only(data_dir: &Path) -> Result<Arc<HotBuffer>> {
-    let store = Store::open(data_dir).await?;
+pub async fn open_read_only(config: &CollectorConfig) -> Result<Arc<HotBuffer>> {
+    let data_dir: &Path = &config.data_dir;
+    let store = Store::open_read_only(config).await?;
     let mut committed = [0u64; Table::ALL.len()];
     let mut versions = [None; Table::ALL.len()];
     for table in Table::ALL {
@@ -390,17 +425,6 @@ pub async fn open_read_only(data_dir: &Path) -> Result<Arc<HotBuffer>> {
             .filter(|(t, _)| record.sequence > committed[t.index()])
             .collect();
         if !keep.is_empty() {
-/// A follower of the tables `config` names, for a node without a WAL of its own (the
-/// `query` role alone): its snapshots are the newest committed versions, polled by
-/// [`Follower::run`], which the caller spawns.
-///
-/// # Errors
-/// When a table cannot be opened or its log listed.
-pub async fn follow_tables(config: &CollectorConfig) -> Result<Arc<Follower>> {
-    let store = Store::open_read_only(config).await?;
-    Follower::open(Table::ALL.map(|t| store.log_store(t)).to_vec()).await
-}
-
             hot.insert(record.sequence, keep);
         }
     }

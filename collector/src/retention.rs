@@ -25,13 +25,11 @@
 //! Not here: compaction ([`crate::store`]), the schedule's loop (`Collector::run_flusher`),
 //! `vigil check-config`'s printing (the root), which calls [`plan_offline`].
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use deltalake::DeltaTable;
 use schemas::config::ConfigError;
-use schemas::paths::table_dir;
+use schemas::paths::TablesLocation;
 use schemas::tables::Table;
 use serde::{Deserialize, Deserializer};
 
@@ -417,34 +415,23 @@ fn warn_unless_date(table: Table, partition: &Partition) {
     }
 }
 
-/// What a retention run at `now` would do to the tables under `data_dir`, read from the
+/// What a retention run at `now` would do to the tables at `location`, read from the
 /// Delta logs without changing anything (for `vigil check-config`). A table not created
 /// yet has no partitions. Rows only in the WAL are not counted: they are not yet in any
 /// partition.
 ///
 /// # Errors
-/// When a table exists but its log cannot be read.
+/// When a table exists but its log cannot be read, or the store cannot be reached.
 pub async fn plan_offline(
-    data_dir: &Path,
+    location: &TablesLocation,
     retention: &Retention,
     now: DateTime<Utc>,
 ) -> Result<Vec<TablePlan>> {
     let mut plans = Vec::new();
     for table in Table::ALL {
-        let dir = table_dir(data_dir, table);
-        let partitions = if dir.join("_delta_log").is_dir() {
-            let url = url::Url::from_directory_path(&dir).map_err(|()| {
-                Error::Failed(format!("{} is not an absolute path", dir.display()))
-            })?;
-            let delta = DeltaTable::try_from_url(url)
-                .await
-                .map_err(|source| Error::Delta {
-                    table: table.name(),
-                    source,
-                })?;
-            partitions_of(&delta, table)?
-        } else {
-            Vec::new()
+        let partitions = match crate::store::load(location, table).await? {
+            Some(delta) => partitions_of(&delta, table)?,
+            None => Vec::new(),
         };
         plans.push(plan(table, retention.keep(table), partitions, now));
     }

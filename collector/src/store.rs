@@ -1,11 +1,23 @@
-//! The table store: one Delta Lake table per stored table under `DATA_DIR/tables/`.
+//! The table store: one Delta Lake table per stored table, under the
+//! [`TablesLocation`] of `[storage] tables` (by default `DATA_DIR/tables/`; also S3, GCS,
+//! Azure).
+//!
+//! Every table is created when the store opens, before any append: the first log entry
+//! is written put-if-absent, so when several nodes start at once exactly one creates it,
+//! and the others read it back and check that its schema is the one they would have
+//! written ([`Store::open`]).
 //!
 //! Every commit of acknowledged rows carries a Delta `txn` action (application id
-//! [`schemas::paths::WAL_APP_ID`], version = the last WAL sequence it holds), written in the
-//! same atomic commit as the data. After a crash between a commit and the WAL truncation,
-//! replay reads that version back and skips what the table already holds: exactly once.
-//! Only the collector's flush task calls the mutating methods, one at a time, so there are
-//! no concurrent writers to reconcile.
+//! `vigil-wal/<node_id>`, [`schemas::paths::wal_app_id`]; version = the last WAL sequence
+//! it holds), written in the same atomic commit as the data. After a crash between a
+//! commit and the WAL truncation, replay reads that version back and skips what the table
+//! already holds: exactly once per node, whatever other nodes commit. A store written
+//! before node ids recorded `vigil-wal` ([`WAL_APP_ID`]); in the default location it is
+//! still read, and the higher of the two counts.
+//!
+//! Other writers (other ingest nodes, a jobs node compacting) may commit between two of
+//! ours; a commit that loses to theirs is retried ([`commit`]). Within a process only the
+//! collector's flush task calls the mutating methods, one at a time.
 //!
 //! Compaction bin-packs the small files of every table except `drift`, which is kept
 //! sorted instead ([`cluster_key`]): each append writes its rows in (monitor, series,
@@ -16,9 +28,11 @@
 //! [`Store::drop_partitions`] (remove actions only) and deletes their files with
 //! [`Store::vacuum`], the same vacuum compaction runs.
 
+pub mod commit;
+
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::num::NonZeroU64;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +40,6 @@ use arrow::array::{Array, ArrayRef, Int64Array, TimestampNanosecondArray};
 use arrow::compute::SortColumn;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use deltalake::DeltaTable;
 use deltalake::datafusion::catalog::streaming::StreamingTable;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::session_state::SessionStateBuilder;
@@ -39,14 +52,17 @@ use deltalake::delta_datafusion::{
     DeltaRuntimeEnvBuilder, DeltaSessionConfig, DeltaSessionContext,
 };
 use deltalake::kernel::Transaction;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
-use schemas::paths::{WAL_APP_ID, table_dir};
+use deltalake::{DeltaTable, DeltaTableError};
+use schemas::paths::{TablesLocation, WAL_APP_ID, wal_app_id};
 use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored_time_column};
 
+use crate::CollectorConfig;
 use crate::error::{Error, Result};
 
 /// Columns unique per row, where a dictionary only costs time and space (measured in
@@ -117,45 +133,199 @@ pub fn cluster_key(table: Table) -> Option<&'static [&'static str]> {
 
 /// Delta tables of every stored table.
 pub struct Store {
-    data_dir: PathBuf,
+    location: TablesLocation,
+    /// The `txn` application id this node's commits carry.
+    app_id: String,
+    /// Whether replay also reads [`WAL_APP_ID`] (the tables are the default ones of a data
+    /// directory, which a single node wrote before node ids).
+    legacy_app_id: bool,
     tables: Vec<DeltaTable>,
+    /// Per table: an append failed in a way that leaves unknown whether it committed
+    /// (see [`Store::settle`]).
+    unsettled: [bool; Table::ALL.len()],
+}
+
+/// Registers delta-rs' object-store handlers (`s3://`, `gs://`, `az://`, …) once per
+/// process; every function here that opens a table calls it first.
+pub fn register_object_stores() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        deltalake::aws::register_handlers(None);
+        deltalake::gcp::register_handlers(None);
+        deltalake::azure::register_handlers(None);
+    });
+}
+
+/// A Delta error of `table`.
+fn delta_error(table: Table, source: DeltaTableError) -> Error {
+    Error::Delta {
+        table: table.name(),
+        source,
+    }
+}
+
+/// A handle on the Delta table of `table` under `location`, not loaded.
+///
+/// # Errors
+/// When the location's scheme has no handler or the options do not configure it.
+fn handle(location: &TablesLocation, table: Table) -> Result<DeltaTable> {
+    register_object_stores();
+    let url = location.table_url(table);
+    deltalake::DeltaTableBuilder::from_url(url)
+        .map(|b| b.with_storage_options(location.storage_options()))
+        .and_then(|b| b.build())
+        .map_err(|source| Error::Delta {
+            table: table.name(),
+            source,
+        })
+}
+
+/// The Delta table of `table` under `location` at its latest version; `None` when it has
+/// no commit yet.
+///
+/// # Errors
+/// When the table exists but its log cannot be read, or the store cannot be reached.
+pub(crate) async fn load(location: &TablesLocation, table: Table) -> Result<Option<DeltaTable>> {
+    if let Some(dir) = location.local_dir()
+        && !dir.join(table.name()).join("_delta_log").is_dir()
+    {
+        return Ok(None);
+    }
+    let mut delta = handle(location, table)?;
+    match delta.load().await {
+        Ok(()) => Ok(Some(delta)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(source) => Err(Error::Delta {
+            table: table.name(),
+            source,
+        }),
+    }
+}
+
+/// Creates the Delta table of `table` under `location` (its [`Table::stored_schema`],
+/// partitioned by `date`) unless it exists, and returns it loaded.
+///
+/// The first log entry is written put-if-absent and the create is not retried, so of
+/// several nodes racing exactly one creates it; a loser reads the winner's table back and
+/// carries on if its schema and partitioning are the ones it would have written.
+///
+/// # Errors
+/// When the store cannot be reached, or a table that another writer created has another
+/// schema (the error names the table and its URL).
+async fn create(location: &TablesLocation, table: Table) -> Result<DeltaTable> {
+    let schema: deltalake::kernel::StructType =
+        deltalake::kernel::normalize_for_delta(&table.stored_schema())
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| delta_error(table, e.into()))?;
+    if let Some(dir) = location.local_dir() {
+        let dir = dir.join(table.name());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    let created = handle(location, table)?
+        .create()
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([DATE_COLUMN])
+        .with_table_name(table.name())
+        // No retry inside delta-rs: a lost race must not commit a second version 0.
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
+        .await;
+    match created {
+        Ok(delta) => {
+            tracing::info!(table = table.name(), url = %location.table_url(table), "table created");
+            Ok(delta)
+        }
+        Err(error) => {
+            // Lost to another node (or the store failed): whatever is there now decides.
+            let Some(existing) = load(location, table).await? else {
+                return Err(delta_error(table, error));
+            };
+            let found = existing.snapshot().map_err(|e| delta_error(table, e))?;
+            let found_schema = found.schema();
+            let columns = |s: &deltalake::kernel::StructType| {
+                s.fields()
+                    .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+                    .collect::<Vec<_>>()
+            };
+            let same_columns = columns(&found_schema) == columns(&schema);
+            let same_partitions = found
+                .metadata()
+                .partition_columns()
+                .iter()
+                .map(String::as_str)
+                .eq([DATE_COLUMN]);
+            if !(same_columns && same_partitions) {
+                return Err(Error::Failed(format!(
+                    "table {} at {} was created by another writer with another schema or partitioning than this version of Vigil writes; point [storage] tables elsewhere or remove it",
+                    table.name(),
+                    location.table_url(table)
+                )));
+            }
+            tracing::info!(
+                table = table.name(),
+                url = %location.table_url(table),
+                "table created by another node; its schema matches"
+            );
+            Ok(existing)
+        }
+    }
 }
 
 impl Store {
-    /// Opens the tables under `data_dir`; a table with no commit yet is created by its
-    /// first append.
+    /// Opens the tables of `config.tables`, creating those that do not exist yet, for the
+    /// node `config.node_id`.
+    ///
+    /// # Errors
+    /// When the store cannot be reached, a table exists but cannot be read, or a table
+    /// another writer created has another schema.
+    pub async fn open(config: &CollectorConfig) -> Result<Store> {
+        let mut tables = Vec::new();
+        for table in Table::ALL {
+            let delta = match load(&config.tables, table).await? {
+                Some(delta) => delta,
+                None => create(&config.tables, table).await?,
+            };
+            tables.push(delta);
+        }
+        Ok(Self::with_tables(config, tables))
+    }
+
+    /// Opens the tables of `config.tables` to read, creating nothing: a table with no
+    /// commit yet stays unloaded ([`Store::version`] is `None`).
     ///
     /// # Errors
     /// When a table exists but cannot be read.
-    pub async fn open(data_dir: &Path) -> Result<Store> {
+    pub async fn open_read_only(config: &CollectorConfig) -> Result<Store> {
         let mut tables = Vec::new();
         for table in Table::ALL {
-            let dir = table_dir(data_dir, table);
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let url = url::Url::from_directory_path(&dir).map_err(|()| {
-                Error::Failed(format!("{} is not an absolute path", dir.display()))
-            })?;
-            let delta = if dir.join("_delta_log").is_dir() {
-                DeltaTable::try_from_url(url).await
-            } else {
-                // Not created yet: the first append creates it.
-                deltalake::DeltaTableBuilder::from_url(url).and_then(|b| b.build())
-            }
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
-            tables.push(delta);
+            tables.push(match load(&config.tables, table).await? {
+                Some(delta) => delta,
+                None => handle(&config.tables, table)?,
+            });
         }
-        Ok(Store {
-            data_dir: data_dir.to_owned(),
-            tables,
-        })
+        Ok(Self::with_tables(config, tables))
     }
 
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+    fn with_tables(config: &CollectorConfig, tables: Vec<DeltaTable>) -> Store {
+        Store {
+            location: config.tables.clone(),
+            app_id: wal_app_id(&config.node_id),
+            legacy_app_id: config.tables.is_default_for(&config.data_dir),
+            tables,
+            unsettled: [false; Table::ALL.len()],
+        }
+    }
+
+    /// Commits as a store written before node ids did (`txn` `vigil-wal`), for the
+    /// upgrade test.
+    #[cfg(test)]
+    pub(crate) fn write_as_legacy(&mut self) {
+        WAL_APP_ID.clone_into(&mut self.app_id);
+    }
+
+    /// Where the tables live.
+    pub fn location(&self) -> &TablesLocation {
+        &self.location
     }
 
     /// The Delta log of `table`, for following other writers' commits
@@ -169,7 +339,9 @@ impl Store {
         self.tables[table.index()].version().map(|v| v as i64)
     }
 
-    /// The last WAL sequence that `table`'s commits hold (0 if none).
+    /// The last WAL sequence of this node that `table`'s commits hold (0 if none): the
+    /// version of the `txn` `vigil-wal/<node_id>`, or, for the default location, the
+    /// higher of it and the legacy `vigil-wal`'s.
     ///
     /// # Errors
     /// When the Delta log cannot be read.
@@ -178,14 +350,95 @@ impl Store {
         let Ok(state) = delta.snapshot() else {
             return Ok(0);
         };
-        let version = state
-            .transaction_version(delta.log_store().as_ref(), WAL_APP_ID)
-            .await
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
-        Ok(version.map_or(0, |v| v.max(0) as u64))
+        let mut ids = vec![self.app_id.as_str()];
+        if self.legacy_app_id {
+            ids.push(WAL_APP_ID);
+        }
+        let mut committed = 0;
+        for id in ids {
+            let version = state
+                .transaction_version(delta.log_store().as_ref(), id)
+                .await
+                .map_err(|source| Error::Delta {
+                    table: table.name(),
+                    source,
+                })?;
+            committed = committed.max(version.map_or(0, |v| v.max(0) as u64));
+        }
+        Ok(committed)
+    }
+
+    /// After an append that failed without knowing whether its commit landed (the store
+    /// answered an error after writing, or did not answer): reads `table`'s log again and
+    /// returns the last WAL sequence it holds, so that the caller drops what is committed
+    /// from what it will append. `None` when no append of `table` is in doubt.
+    ///
+    /// # Errors
+    /// When the log cannot be read; the doubt stays.
+    pub async fn settle(&mut self, table: Table) -> Result<Option<u64>> {
+        let index = table.index();
+        if !self.unsettled[index] {
+            return Ok(None);
+        }
+        self.refresh(table).await?;
+        let committed = self.committed_sequence(table).await?;
+        self.unsettled[index] = false;
+        Ok(Some(committed))
+    }
+
+    /// Reads `table`'s log up to its latest version (other writers' commits included).
+    ///
+    /// # Errors
+    /// When the log cannot be read.
+    async fn refresh(&mut self, table: Table) -> Result<()> {
+        let delta = &mut self.tables[table.index()];
+        if delta.version().is_none() {
+            return Ok(());
+        }
+        delta.update_state().await.map_err(|source| Error::Delta {
+            table: table.name(),
+            source,
+        })
+    }
+
+    /// Runs `operation` (named `name` in logs) on a clone of `table`'s handle until it
+    /// commits or fails otherwise than by losing to another writer, refreshing the table
+    /// and pausing ([`commit::backoff`]) between attempts; the handle it returns becomes
+    /// the table's.
+    ///
+    /// # Errors
+    /// The operation's error, after [`commit::COMMIT_ATTEMPTS`] attempts for conflicts.
+    async fn retried<T, F, Fut>(&mut self, table: Table, name: &str, mut operation: F) -> Result<T>
+    where
+        F: FnMut(DeltaTable) -> Fut,
+        Fut: Future<Output = Result<(DeltaTable, T)>>,
+    {
+        let index = table.index();
+        let mut attempt = 1;
+        loop {
+            match operation(self.tables[index].clone()).await {
+                Ok((delta, value)) => {
+                    self.tables[index] = delta;
+                    return Ok(value);
+                }
+                Err(error) => {
+                    let pause = match &error {
+                        Error::Delta { source, .. } if commit::is_conflict(source) => {
+                            commit::lost(table, name, attempt, source)
+                        }
+                        _ => None,
+                    };
+                    // The table may be behind the log either way; the next attempt (or
+                    // the next call) must start from the log.
+                    let _ = self.refresh(table).await;
+                    let Some(pause) = pause else {
+                        return Err(error);
+                    };
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// Appends `batches` (of [`Table::schema`]) to `table` in one commit that records
@@ -223,24 +476,55 @@ impl Store {
                 stored.push(to_stored(table, &joined)?);
             }
         }
-        let delta = self.tables[table.index()].clone();
-        let commit = CommitProperties::default()
-            .with_application_transaction(Transaction::new(WAL_APP_ID, through as i64));
-        let written = delta
-            .write(stored)
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns([DATE_COLUMN])
-            .with_writer_properties(writer_properties())
-            .with_commit_properties(commit)
-            .with_table_name(table.name())
-            .await
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
-        let version = written.version().map_or(0, |v| v as i64);
-        self.tables[table.index()] = written;
-        Ok(version)
+        let index = table.index();
+        let mut attempt = 1;
+        loop {
+            let commit = CommitProperties::default()
+                .with_application_transaction(Transaction::new(&self.app_id, through as i64));
+            let written = self.tables[index]
+                .clone()
+                .write(stored.clone())
+                .with_save_mode(SaveMode::Append)
+                .with_partition_columns([DATE_COLUMN])
+                .with_writer_properties(writer_properties())
+                .with_commit_properties(commit)
+                .with_table_name(table.name())
+                .await;
+            let source = match written {
+                Ok(written) => {
+                    let version = written.version().map_or(0, |v| v as i64);
+                    commit::count_inner_retries(table, &written, self.version(table), version)
+                        .await;
+                    self.tables[index] = written;
+                    return Ok(version);
+                }
+                Err(source) => source,
+            };
+            // Did the commit land all the same (an answer lost after the write)? The txn
+            // action says: then it must not be written twice.
+            self.unsettled[index] = true;
+            if self.refresh(table).await.is_ok() {
+                let committed = self.committed_sequence(table).await;
+                if let Ok(committed) = committed {
+                    self.unsettled[index] = false;
+                    if committed >= through {
+                        tracing::warn!(table = table.name(), through, error = %source, "the commit landed although its answer was an error");
+                        return Ok(self.version(table).unwrap_or(0));
+                    }
+                }
+            }
+            let pause = commit::is_conflict(&source)
+                .then(|| commit::lost(table, "append", attempt, &source))
+                .flatten();
+            let Some(pause) = pause else {
+                return Err(Error::Delta {
+                    table: table.name(),
+                    source,
+                });
+            };
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
     }
 
     /// Compacts `table`, then removes files no version younger than `retention` needs.
@@ -263,22 +547,23 @@ impl Store {
         if self.tables[index].version().is_none() {
             return Ok(None);
         }
+        // Other writers' commits first: compaction plans from the latest version.
+        self.refresh(table).await?;
         let before = self.tables[index].version();
-        let delta_error = |source| Error::Delta {
-            table: table.name(),
-            source,
-        };
         let (files_added, files_removed) = match cluster_key(table) {
             Some(key) => self.sort_partitions(table, key).await?,
             None => {
-                let (delta, metrics) = self.tables[index]
-                    .clone()
-                    .optimize()
-                    .with_target_size(NonZeroU64::new(COMPACT_TARGET_BYTES).expect("non-zero"))
-                    .with_writer_properties(writer_properties())
-                    .await
-                    .map_err(delta_error)?;
-                self.tables[index] = delta;
+                let metrics = self
+                    .retried(table, "compact", |delta| {
+                        let optimize = delta
+                            .optimize()
+                            .with_target_size(
+                                NonZeroU64::new(COMPACT_TARGET_BYTES).expect("non-zero"),
+                            )
+                            .with_writer_properties(writer_properties());
+                        async move { optimize.await.map_err(|e| delta_error(table, e)) }
+                    })
+                    .await?;
                 (metrics.num_files_added, metrics.num_files_removed)
             }
         };
@@ -308,17 +593,15 @@ impl Store {
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::hours(1));
         // Vigil's own retention (`[storage] vacuum_retention`) replaces Delta's 7-day
         // default check: no other writer or time-travelling reader uses these tables.
-        let (delta, vacuumed) = self.tables[index]
-            .clone()
-            .vacuum()
-            .with_retention_period(retention)
-            .with_enforce_retention_duration(false)
-            .await
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
-        self.tables[index] = delta;
+        let vacuumed = self
+            .retried(table, "vacuum", |delta| {
+                let vacuum = delta
+                    .vacuum()
+                    .with_retention_period(retention)
+                    .with_enforce_retention_duration(false);
+                async move { vacuum.await.map_err(|e| delta_error(table, e)) }
+            })
+            .await?;
         Ok(vacuumed.files_deleted.len())
     }
 
@@ -350,18 +633,16 @@ impl Store {
         if dates.is_empty() || self.tables[index].version().is_none() {
             return Ok(None);
         }
+        self.refresh(table).await?;
         let before = self.tables[index].version();
         let predicate =
             col(DATE_COLUMN).in_list(dates.iter().map(|d| lit(d.as_str())).collect(), false);
-        let (delta, metrics) = self.tables[index]
-            .clone()
-            .delete()
-            .with_predicate(predicate)
-            .await
-            .map_err(|source| Error::Delta {
-                table: table.name(),
-                source,
-            })?;
+        let metrics = self
+            .retried(table, "drop_partitions", |delta| {
+                let delete = delta.delete().with_predicate(predicate.clone());
+                async move { delete.await.map_err(|e| delta_error(table, e)) }
+            })
+            .await?;
         if metrics.num_added_files > 0 {
             // A predicate on the partition column alone never rewrites a file; if one was
             // written, the rows kept are still correct, but say so.
@@ -371,8 +652,7 @@ impl Store {
                 "retention rewrote files"
             );
         }
-        let after = delta.version();
-        self.tables[index] = delta;
+        let after = self.tables[index].version();
         Ok((after != before).then(|| after.map_or(0, |v| v as i64)))
     }
 
@@ -387,15 +667,11 @@ impl Store {
         } in partitions.into_iter().filter(|p| p.files > 1)
         {
             let started = std::time::Instant::now();
-            match sort_partition(self.tables[index].clone(), table, key, &date).await {
-                Ok(delta) => self.tables[index] = delta,
-                Err(e) => {
-                    // A failure after the commit (a checkpoint, say) would leave the
-                    // table behind the log; the next append must start from the log.
-                    let _ = self.tables[index].update_state().await;
-                    return Err(e);
-                }
-            }
+            self.retried(table, "sort", |delta| {
+                let date = date.clone();
+                async move { Ok((sort_partition(delta, table, key, &date).await?, ())) }
+            })
+            .await?;
             tracing::debug!(
                 table = table.name(),
                 date,

@@ -75,8 +75,8 @@ async fn flushes_compact_into_one_file_per_day_and_reopen_serves_each_row_once()
     }
     assert_eq!(
         rows(&collector),
-        (0, Some(29)),
-        "every flush is one Delta commit"
+        (0, Some(30)),
+        "version 0 creates the table at open; every flush is one Delta commit"
     );
     assert_eq!(collector.file_count(Table::Spans).await, 30);
     collector.compact().await.unwrap();
@@ -112,7 +112,9 @@ async fn flushes_compact_into_one_file_per_day_and_reopen_serves_each_row_once()
         0,
         "after a clean stop the WAL holds nothing new"
     );
-    let store = Store::open(dir.path()).await.unwrap();
+    let store = Store::open(&CollectorConfig::new(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(store.committed_sequence(Table::Spans).await.unwrap(), 31);
 }
 
@@ -142,9 +144,74 @@ async fn over_the_memory_budget_ingest_is_refused_not_queued() {
     collector.flush().await.unwrap();
     ingest(&collector, 1_000_000, 100).await.unwrap();
     collector.flush().await.unwrap();
-    let store = Store::open(dir.path()).await.unwrap();
+    let store = Store::open(&CollectorConfig::new(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(
         store.committed_sequence(Table::Spans).await.unwrap(),
         accepted + 1
     );
+}
+
+/// A data directory written before node ids: its tables' commits carry the `txn`
+/// `vigil-wal`. After an upgrade, replay still skips what that id covers, so no row is
+/// appended twice; new commits carry `vigil-wal/<node_id>` and the higher of the two
+/// counts from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_data_dir_replays_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = CollectorConfig::new(dir.path());
+    config.node_id = "upgraded".into();
+    // Five acknowledged records, then a crash before any flush: all five in the WAL.
+    let collector = Collector::open(config.clone(), normalizer()).await.unwrap();
+    for i in 0..5 {
+        ingest(&collector, i * 10, 10).await.unwrap();
+    }
+    let records: Vec<_> = (0..3)
+        .map(|i| {
+            collector
+                .normalizer()
+                .traces(&request(i * 10, 10))
+                .spans
+                .unwrap()
+        })
+        .collect();
+    drop(collector);
+    // The old binary had committed records 1..=3 under the legacy id before it died.
+    let mut store = Store::open(&config).await.unwrap();
+    store.write_as_legacy();
+    store.append(Table::Spans, &records, 3).await.unwrap();
+    drop(store);
+
+    let reopened = Collector::open(config.clone(), normalizer()).await.unwrap();
+    assert_eq!(rows(&reopened).0, 20, "records 4 and 5 only are replayed");
+    reopened.flush().await.unwrap();
+    let store = Store::open(&config).await.unwrap();
+    assert_eq!(store.committed_sequence(Table::Spans).await.unwrap(), 5);
+    let stored: u64 = store
+        .partitions(Table::Spans)
+        .unwrap()
+        .iter()
+        .map(|p| p.rows.unwrap())
+        .sum();
+    assert_eq!(stored, 50, "every acknowledged span once");
+
+    // Elsewhere than the data directory's own tables, the legacy id is not this node's.
+    let mut moved = config.clone();
+    moved.tables = schemas::paths::TablesLocation::parse(
+        dir.path().join("tables").to_str().unwrap(),
+        dir.path(),
+        "storage.tables",
+    )
+    .unwrap();
+    moved.data_dir = dir.path().join("other");
+    let store = Store::open_read_only(&moved).await.unwrap();
+    assert_eq!(
+        store.committed_sequence(Table::Spans).await.unwrap(),
+        5,
+        "this node's own id still counts"
+    );
+    moved.node_id = "someone-else".into();
+    let store = Store::open_read_only(&moved).await.unwrap();
+    assert_eq!(store.committed_sequence(Table::Spans).await.unwrap(), 0);
 }

@@ -80,7 +80,11 @@ async fn run(args: BacktestArgs) -> Result<(), Failure> {
         .transpose()?;
     let source: Box<dyn SqlSource> = match args.source.source() {
         Source::Server(server) => Box::new(server),
-        Source::DataDir(dir) => Box::new(open_data_dir(&dir).await?),
+        Source::DataDir(mut offline) => {
+            // The monitor's config file also says where the tables live.
+            offline.config = Some(args.config.clone());
+            Box::new(open_data_dir(&offline).await?)
+        }
     };
     let window = monitor.window_ns;
     let lateness = monitor.lateness_ns;

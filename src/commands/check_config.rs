@@ -30,9 +30,9 @@ pub fn main(file: PathBuf) -> ExitCode {
 /// be read.
 fn retention(settings: &config::Settings) -> String {
     let retention = &settings.collector.retention;
-    let dir = &settings.data_dir;
-    if !dir.join("tables").is_dir() {
-        let status = format!("no data in {} yet", dir.display());
+    let tables = &settings.collector.tables;
+    if tables.local_dir().is_some_and(|dir| !dir.is_dir()) {
+        let status = format!("no data in {tables} yet");
         return config::describe_retention(retention, None, Some(&status));
     }
     let read = tokio::runtime::Builder::new_current_thread()
@@ -42,7 +42,7 @@ fn retention(settings: &config::Settings) -> String {
         .and_then(|runtime| {
             runtime
                 .block_on(collector::retention::plan_offline(
-                    dir,
+                    tables,
                     retention,
                     chrono::Utc::now(),
                 ))
@@ -50,11 +50,11 @@ fn retention(settings: &config::Settings) -> String {
         });
     match read {
         Ok(plans) => {
-            let status = format!("as of now, from {}", dir.display());
+            let status = format!("as of now, from {tables}");
             config::describe_retention(retention, Some(&plans), Some(&status))
         }
         Err(e) => {
-            let status = format!("{} not read: {e}", dir.display());
+            let status = format!("{tables} not read: {e}");
             config::describe_retention(retention, None, Some(&status))
         }
     }

@@ -6,7 +6,7 @@
 //! same request prints the same bytes whether it went to a server or read the files.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use analytics::report::CostReport;
@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::Failure;
-use super::source::{ApiError, Server, Source, SourceArgs, open_data_dir};
+use super::source::{ApiError, Offline, Server, Source, SourceArgs, open_data_dir};
 use crate::render;
 
 /// `vigil report …`.
@@ -125,7 +125,7 @@ async fn run(args: CostArgs) -> Result<(), Failure> {
 
 /// The report read from a data directory (its Delta tables and what its WAL holds beyond
 /// them), rendered as `wire`.
-async fn offline(dir: &Path, report: &CostReport, wire: &str) -> Result<Vec<u8>, Failure> {
+async fn offline(dir: &Offline, report: &CostReport, wire: &str) -> Result<Vec<u8>, Failure> {
     let engine = open_data_dir(dir).await?;
     let result = report.run(&engine).await.map_err(usage)?;
     Ok(match wire {

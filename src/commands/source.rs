@@ -33,6 +33,13 @@ pub struct SourceArgs {
     /// A token for --server, sent as `Authorization: Bearer <token>`; ignored offline.
     #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true, value_parser = parse_token)]
     pub token: Option<String>,
+    /// Offline: where the Delta tables live, when not in DATA_DIR/tables (a path or an
+    /// s3://, gs://, az:// URL; credentials from the standard environment variables).
+    #[arg(long, value_name = "URL", conflicts_with = "server")]
+    pub tables: Option<String>,
+    /// Offline: the node id the data directory's daemon commits as [default: the host name].
+    #[arg(long, conflicts_with = "server")]
+    pub node_id: Option<String>,
 }
 
 /// The certificates of `--ca-file`, read when the flags are parsed (so a bad file is a
@@ -88,7 +95,7 @@ pub enum Source {
     Server(Server),
     /// A data directory, read offline: its Delta tables plus what its WAL holds beyond
     /// them.
-    DataDir(PathBuf),
+    DataDir(Offline),
 }
 
 impl SourceArgs {
@@ -100,16 +107,71 @@ impl SourceArgs {
                 self.ca_file.as_ref(),
                 self.token.as_deref(),
             )),
-            (None, dir) => Source::DataDir(dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into())),
+            (None, dir) => Source::DataDir(Offline {
+                dir: dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+                tables: self.tables.clone(),
+                node_id: self.node_id.clone(),
+                config: None,
+            }),
         }
     }
 }
 
-/// A query engine over the data directory `dir`, which must exist.
+/// A data directory read offline, and where its tables live.
+#[derive(Debug, Clone)]
+pub struct Offline {
+    /// The data directory (its WAL; by default its tables).
+    pub dir: PathBuf,
+    /// `--tables`: the tables' location, overriding the config's.
+    pub tables: Option<String>,
+    /// `--node-id`.
+    pub node_id: Option<String>,
+    /// A config file whose `[storage] tables` and `[storage.options]` say where the
+    /// tables live (`vigil backtest --config`).
+    pub config: Option<PathBuf>,
+}
+
+impl Offline {
+    /// The collector's view of this source: data directory, tables, node id.
+    ///
+    /// # Errors
+    /// [`Failure::Usage`] for a `--tables` or a config `[storage]` that does not parse.
+    fn collector_config(
+        &self,
+        dir: &std::path::Path,
+    ) -> Result<collector::CollectorConfig, Failure> {
+        let mut config = collector::CollectorConfig::new(dir);
+        if let Some(path) = &self.config {
+            let file = crate::config::read_file(path)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            config.tables = file
+                .storage
+                .location(dir)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+        }
+        if let Some(tables) = &self.tables {
+            config.tables = schemas::paths::TablesLocation::parse(
+                tables,
+                std::path::Path::new("."),
+                "--tables",
+            )
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        }
+        if let Some(node_id) = &self.node_id {
+            config.node_id.clone_from(node_id);
+        }
+        Ok(config)
+    }
+}
+
+/// A query engine over the data directory of `offline`, which must exist, and its tables
+/// wherever they live.
 ///
 /// # Errors
-/// [`Failure::Usage`] when `dir` does not exist; [`Failure::Other`] when it cannot be read.
-pub async fn open_data_dir(dir: &std::path::Path) -> Result<QueryEngine, Failure> {
+/// [`Failure::Usage`] when the directory does not exist or the tables' location does not
+/// parse; [`Failure::Other`] when they cannot be read.
+pub async fn open_data_dir(offline: &Offline) -> Result<QueryEngine, Failure> {
+    let dir = &offline.dir;
     if !dir.exists() {
         return Err(Failure::Usage(format!(
             "data directory {} does not exist",
@@ -117,10 +179,15 @@ pub async fn open_data_dir(dir: &std::path::Path) -> Result<QueryEngine, Failure
         )));
     }
     let dir = std::path::absolute(dir).context("resolving the data directory")?;
-    let snapshots = collector::open_read_only(&dir)
+    let config = offline.collector_config(&dir)?;
+    let snapshots = collector::open_read_only(&config)
         .await
-        .with_context(|| format!("reading {}", dir.display()))?;
-    Ok(QueryEngine::new(snapshots, &dir, QueryConfig::default()))
+        .with_context(|| format!("reading {} (tables at {})", dir.display(), config.tables))?;
+    Ok(QueryEngine::new(
+        snapshots,
+        config.tables,
+        QueryConfig::default(),
+    ))
 }
 
 /// A running daemon's HTTP API.

@@ -7,7 +7,7 @@ pub fn describe(settings: &Settings) -> String {
     let s = settings;
     format!(
         "data_dir = {}\notlp_grpc_addr = {}\notlp_http_addr = {}\nhttp_addr = {}\npg_addr = {} ({})\n\
-         limits.max_body_bytes = {}\nstorage: hot budget {} MiB, flush every {:?}, compact every {:?}\n\
+         limits.max_body_bytes = {}\nstorage: tables at {}{}, hot budget {} MiB, flush every {:?}, compact every {:?}\n\
          query: timeout {:?}, memory pool {} MiB (a quarter for the jobs), {} at once, queue {:?}, answers up to {} bytes\ningest: confidence keys {:?}, {} escalation attribute rule(s), \
          escalation tool prefixes {:?}\nprices: {} row(s), {} override(s)\nmonitors: {}\n{}rules: {}\n{}{}{}",
         s.data_dir.display(),
@@ -20,6 +20,15 @@ pub fn describe(settings: &Settings) -> String {
             None => "no password".to_owned(),
         },
         s.limits.max_body_bytes,
+        s.collector.tables,
+        match s.collector.tables.options().len() {
+            0 => String::new(),
+            // The keys only: the values may be credentials.
+            _ => format!(
+                " (options: {})",
+                s.collector.tables.options().keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        },
         s.collector.hot_budget_bytes >> 20,
         s.collector.flush_interval,
         s.collector.compact_interval,

@@ -256,7 +256,7 @@ fn engine(rows: &[Value]) -> QueryEngine {
         .unwrap();
     QueryEngine::new(
         Arc::new(Rows(vec![batch])),
-        "/nonexistent",
+        schemas::paths::TablesLocation::under_data_dir(std::path::Path::new("/nonexistent")),
         QueryConfig::default(),
     )
 }

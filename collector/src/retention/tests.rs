@@ -2,8 +2,11 @@
 //! collector that drops expired days, deletes their files, keeps younger days and hot
 //! rows, and brings nothing back on a replay.
 
+use std::path::Path;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use schemas::paths::table_dir;
 use schemas::prices::PriceTable;
 use schemas::snapshot::SnapshotSource;
 
@@ -361,7 +364,7 @@ async fn expired_days_go_with_their_files_and_a_replay_brings_nothing_back() {
     assert_eq!(state(&reopened).await, (kept, 0));
 
     let plans = plan_offline(
-        dir.path(),
+        &schemas::paths::TablesLocation::under_data_dir(dir.path()),
         &config(dir.path()).retention,
         at("2026-12-07T00:00:00Z"),
     )

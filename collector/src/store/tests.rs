@@ -123,7 +123,9 @@ fn files_per_date(store: &Store) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_written_sorted_and_compaction_sorts_only_the_days_that_grew() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).await.unwrap();
+    let mut store = Store::open(&CollectorConfig::new(dir.path()))
+        .await
+        .unwrap();
     let (day1, day2) = (partition_date(LATE), partition_date(LATE + 3 * MINUTE));
     // Windows from 23:57 to 00:03, two per append (one flush of two passes), the rows
     // of each pass in the order the monitors were configured.
@@ -221,7 +223,9 @@ async fn drift_is_written_sorted_and_compaction_sorts_only_the_days_that_grew() 
     }
 
     // The WAL sequence survives the rewrites, in the log as a reopen reads it.
-    let reopened = Store::open(dir.path()).await.unwrap();
+    let reopened = Store::open(&CollectorConfig::new(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(reopened.committed_sequence(Table::Drift).await.unwrap(), 4);
     assert_eq!(all_keys(&reopened).len(), 7 * 9);
 }
@@ -242,4 +246,70 @@ fn only_drift_is_clustered_and_its_key_is_stored() {
             );
         }
     }
+}
+
+/// Of two nodes creating a table at once, one creates it and the other reads it back:
+/// here the second create finds version 0 written (put-if-absent fails) and carries on
+/// with the winner's table, as a node that lost the race does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_lost_the_race_carries_on_with_the_winners_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = TablesLocation::under_data_dir(dir.path());
+    let first = create(&location, Table::Spans).await.unwrap();
+    assert_eq!(first.version(), Some(0));
+    let second = create(&location, Table::Spans).await.unwrap();
+    assert_eq!(
+        second.version(),
+        Some(0),
+        "no second version 0 or 1 was written"
+    );
+    let log = dir.path().join("tables/spans/_delta_log");
+    let entries = std::fs::read_dir(&log)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert_eq!(entries, 1);
+
+    // And two whole stores opening at once: one creates each table, neither fails.
+    let config = CollectorConfig::new(dir.path().join("both"));
+    let (a, b) = tokio::join!(Store::open(&config), Store::open(&config));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for table in Table::ALL {
+        assert_eq!((a.version(table), b.version(table)), (Some(0), Some(0)));
+    }
+}
+
+/// A table another writer created with another schema is refused, naming it and its URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_created_with_another_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = TablesLocation::under_data_dir(dir.path());
+    let url = location.table_url(Table::Scores);
+    std::fs::create_dir_all(location.local_dir().unwrap().join("scores")).unwrap();
+    let other = deltalake::kernel::StructField::new(
+        "something_else",
+        deltalake::kernel::DataType::STRING,
+        true,
+    );
+    handle(&location, Table::Scores)
+        .unwrap()
+        .create()
+        .with_columns([other])
+        .await
+        .unwrap();
+    let e = create(&location, Table::Scores)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("table scores at ") && e.contains(url.as_str()),
+        "{e}"
+    );
+    assert!(e.contains("another schema"), "{e}");
 }

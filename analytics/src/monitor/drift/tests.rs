@@ -130,7 +130,11 @@ async fn engine(dir: &std::path::Path, stored_rows: &[DriftRow], hot: &[DriftRow
         version: delta.version().unwrap() as i64,
         hot: vec![drift_batch(hot).unwrap()],
     };
-    QueryEngine::new(Arc::new(source), dir, QueryConfig::default())
+    QueryEngine::new(
+        Arc::new(source),
+        schemas::paths::TablesLocation::under_data_dir(dir),
+        QueryConfig::default(),
+    )
 }
 
 /// The query `latest_rows` ran before it took two steps: a window over all of `drift`.

@@ -47,6 +47,15 @@ impl Follower {
         Ok(follower)
     }
 
+    /// A follower that saw `versions` and never polls (tests of what reads it).
+    #[cfg(test)]
+    pub(crate) fn fixed(versions: [Option<i64>; Table::ALL.len()]) -> Arc<Follower> {
+        Arc::new(Follower {
+            logs: Vec::new(),
+            versions: RwLock::new(versions),
+        })
+    }
+
     /// The versions as of the last poll, per [`Table::index`].
     pub fn versions(&self) -> [Option<i64>; Table::ALL.len()] {
         *self.versions.read()

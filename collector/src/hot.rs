@@ -159,3 +159,35 @@ impl SnapshotSource for HotBuffer {
         Snapshot { tables }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(snapshot: &Snapshot) -> (Option<i64>, usize) {
+        let t = snapshot.table(Table::Spans);
+        (t.delta_version, t.hot.len())
+    }
+
+    #[test]
+    fn other_nodes_versions_show_except_while_an_own_commit_is_in_flight() {
+        let hot = HotBuffer::new([Some(3); Table::ALL.len()]);
+        hot.insert(
+            1,
+            vec![(Table::Spans, RecordBatch::new_empty(Table::Spans.schema()))],
+        );
+        assert_eq!(spans(&hot.snapshot()), (Some(3), 1));
+        // Another node committed versions 4 and 5.
+        hot.follow(Follower::fixed([Some(5); Table::ALL.len()]));
+        assert_eq!(spans(&hot.snapshot()), (Some(5), 1));
+        // This node's commit is under way: the store's newest version may already hold
+        // the hot batch, so snapshots keep this node's own version until it is released.
+        hot.committing(Table::Spans);
+        assert_eq!(spans(&hot.snapshot()), (Some(3), 1));
+        hot.abandon(Table::Spans);
+        assert_eq!(spans(&hot.snapshot()), (Some(5), 1));
+        hot.committing(Table::Spans);
+        hot.release(Table::Spans, 1, 6);
+        assert_eq!(spans(&hot.snapshot()), (Some(6), 0));
+    }
+}

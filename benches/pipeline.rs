@@ -121,11 +121,16 @@ fn flush(c: &mut Criterion) {
     group.throughput(Throughput::Elements(rows as u64));
     group.bench_function(format!("delta_append_{rows}_spans"), |b| {
         b.to_async(&runtime).iter_batched(
-            || tempfile::tempdir().unwrap(),
-            |dir| {
+            || {
+                // Opening creates the (empty) tables: outside the measurement.
+                let dir = tempfile::tempdir().unwrap();
+                let config = collector::CollectorConfig::new(dir.path());
+                let store = runtime.block_on(Store::open(&config)).unwrap();
+                (dir, store)
+            },
+            |(dir, mut store)| {
                 let batches = batches.clone();
                 async move {
-                    let mut store = Store::open(dir.path()).await.unwrap();
                     store.append(Table::Spans, &batches, 1).await.unwrap();
                     dir
                 }

@@ -141,6 +141,27 @@ fn serve_with_tables_on_s3_survives_kill9_and_python_reads_the_same_rows() {
         python_read(&s3, &format!("{}/spans", s3.url("serve"))),
         (60, 60)
     );
+    // So does `vigil sql` offline, told where the tables are by --tables and given the
+    // store's settings by the standard environment variables alone.
+    let output = Command::new(crate::daemon::binary())
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .args(["--tables", &s3.url("serve")])
+        .arg("SELECT count(*), count(DISTINCT span_id) FROM spans")
+        .envs(
+            s3.storage_options()
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v)),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "vigil sql: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["rows"], serde_json::json!([[60, 60]]));
 }
 
 /// The `[storage]` location of `prefix` on `s3`, as a node's config carries it.

@@ -7,9 +7,9 @@
 //! or vacuum removed) become Parquet listing tables, one per `date` partition, each over
 //! exactly that partition's files, with the partition value projected back as a column.
 //! Over that relation go the same user-facing columns as the local engine
-//! ([`crate::catalog::user_columns`]: timestamps from int64 nanoseconds, `duration_ms`
-//! derived) and the same views ([`crate::catalog::register_views`]: `transactions`, the
-//! resolved `scores`). The client plans, the scheduler receives the optimized logical
+//! (`catalog::user_columns`: timestamps from int64 nanoseconds, `duration_ms` derived)
+//! and the same views (`catalog::register_transactions` and `resolve_scores`:
+//! `transactions`, the resolved `scores`). The client plans, the scheduler receives the optimized logical
 //! plan (views inlined, only listing-table scans left) and runs it on its executors.
 //!
 //! Limits, each answered with an error that names it:
@@ -29,7 +29,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use ballista::prelude::SessionContextExt;
-use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::file_format::FileFormat;
@@ -44,7 +43,7 @@ use deltalake::DeltaTable;
 use futures::TryStreamExt;
 use schemas::tables::{TRANSACTIONS_VIEW, Table};
 
-use crate::catalog::{INTERNAL_SCHEMA, register_transactions, resolve_scores, user_columns};
+use crate::catalog::{prepare_session, register_transactions, resolve_scores, user_columns};
 use crate::error::{Error, Result};
 use crate::{QueryEngine, QueryResult, guard};
 
@@ -134,12 +133,9 @@ impl QueryEngine {
                 SessionContext::remote(&format!("df://{}:{}", scheduler.host, scheduler.port))
                     .await
                     .map_err(|e| Error::Execution(format!("{scheduler}: {e}")))?;
-            crate::functions::register(&ctx);
-            let internal = Arc::new(MemorySchemaProvider::new());
-            ctx.catalog("datafusion")
-                .expect("the default catalog exists")
-                .register_schema(INTERNAL_SCHEMA, internal.clone())
-                .map_err(Error::from)?;
+            // Vigil's functions too, so that a query naming one plans and is then refused
+            // with its name rather than as an unknown function.
+            let internal = prepare_session(&ctx)?;
             let mut registered = HashSet::new();
             for table in Table::ALL {
                 let Some(version) = snapshot.table(table).delta_version else {

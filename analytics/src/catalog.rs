@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::DFSchema;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::common::DFSchema;
 use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlanBuilder, cast, col, lit};
@@ -84,14 +84,14 @@ impl QueryEngine {
         &self.config
     }
 
-    /// The permits of this engine, for a front end that runs plans of its own
-    /// (PostgreSQL) and must take one per statement.
-    pub fn admission(&self) -> &Admission {
     /// A fresh snapshot of every table (Delta version and hot batches).
     pub(crate) fn snapshot(&self) -> schemas::snapshot::Snapshot {
         self.source.snapshot()
     }
 
+    /// The permits of this engine, for a front end that runs plans of its own
+    /// (PostgreSQL) and must take one per statement.
+    pub fn admission(&self) -> &Admission {
         &self.admission
     }
 
@@ -181,12 +181,7 @@ impl QueryEngine {
             session = session.with_target_partitions(self.config.target_partitions);
         }
         let ctx = SessionContext::new_with_config_rt(session, runtime);
-        crate::functions::register(&ctx);
-        let internal = Arc::new(MemorySchemaProvider::new());
-        ctx.catalog("datafusion")
-            .expect("the default catalog exists")
-            .register_schema(INTERNAL_SCHEMA, internal.clone())
-            .map_err(Error::from)?;
+        let internal = prepare_session(&ctx)?;
         for table in Table::ALL {
             let view = self
                 .table_view(&ctx, &internal, snapshot.table(table))
@@ -276,6 +271,9 @@ impl QueryEngine {
             cache.insert(table, delta.clone());
         }
         Ok(delta)
+    }
+}
+
 /// The columns of `table` as users see them ([`Table::schema`]), computed from a stored
 /// relation of schema `stored` (the Delta form: times as int64 nanoseconds, no
 /// `duration_ms`): `time`, `end_time` (… from `*_unix_nano`) cast to their timestamp type,
@@ -307,6 +305,22 @@ pub(crate) fn user_columns(table: Table, stored: &DFSchema) -> Vec<Expr> {
             expr.alias(name)
         })
         .collect()
+}
+
+/// Registers Vigil's functions ([`crate::functions`]) on `ctx` and an empty
+/// [`INTERNAL_SCHEMA`], which it returns for the stored halves of the tables. One
+/// definition for the local engine and [`crate::ballista`].
+///
+/// # Errors
+/// When the schema cannot be registered (never on a fresh context).
+pub(crate) fn prepare_session(ctx: &SessionContext) -> Result<Arc<MemorySchemaProvider>> {
+    crate::functions::register(ctx);
+    let internal = Arc::new(MemorySchemaProvider::new());
+    ctx.catalog("datafusion")
+        .expect("the default catalog exists")
+        .register_schema(INTERNAL_SCHEMA, internal.clone())
+        .map_err(Error::from)?;
+    Ok(internal)
 }
 
 /// Registers the views over the tables already in `ctx` (each stored table under its
@@ -366,9 +380,6 @@ pub(crate) async fn resolve_scores(
     )
     .map_err(Error::from)?;
     Ok(())
-}
-
-    }
 }
 
 /// A running query's batches ([`QueryEngine::stream`]). It holds the query's permit until

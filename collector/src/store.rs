@@ -29,6 +29,8 @@
 //! [`Store::vacuum`], the same vacuum compaction runs.
 
 pub mod commit;
+mod location;
+mod sort;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -38,29 +40,22 @@ use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, Int64Array, TimestampNanosecondArray};
 use arrow::compute::SortColumn;
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use deltalake::datafusion::catalog::streaming::StreamingTable;
-use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::execution::session_state::SessionStateBuilder;
-use deltalake::datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use deltalake::datafusion::logical_expr::{cast, col, lit};
-use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use deltalake::datafusion::physical_plan::streaming::PartitionStream;
-use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
-use deltalake::delta_datafusion::{
-    DeltaRuntimeEnvBuilder, DeltaSessionConfig, DeltaSessionContext,
-};
+use deltalake::DeltaTable;
+use deltalake::datafusion::logical_expr::{col, lit};
 use deltalake::kernel::Transaction;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
 use schemas::paths::{TablesLocation, WAL_APP_ID, wal_app_id};
 use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored_time_column};
+
+pub(crate) use location::load;
+pub use location::register_object_stores;
+use location::{create, delta_error, handle};
+use sort::sort_partition;
 
 use crate::CollectorConfig;
 use crate::error::{Error, Result};
@@ -143,132 +138,6 @@ pub struct Store {
     /// Per table: an append failed in a way that leaves unknown whether it committed
     /// (see [`Store::settle`]).
     unsettled: [bool; Table::ALL.len()],
-}
-
-/// Registers delta-rs' object-store handlers (`s3://`, `gs://`, `az://`, …) once per
-/// process; every function here that opens a table calls it first.
-pub fn register_object_stores() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        deltalake::aws::register_handlers(None);
-        deltalake::gcp::register_handlers(None);
-        deltalake::azure::register_handlers(None);
-    });
-}
-
-/// A Delta error of `table`.
-fn delta_error(table: Table, source: DeltaTableError) -> Error {
-    Error::Delta {
-        table: table.name(),
-        source,
-    }
-}
-
-/// A handle on the Delta table of `table` under `location`, not loaded.
-///
-/// # Errors
-/// When the location's scheme has no handler or the options do not configure it.
-fn handle(location: &TablesLocation, table: Table) -> Result<DeltaTable> {
-    register_object_stores();
-    let url = location.table_url(table);
-    deltalake::DeltaTableBuilder::from_url(url)
-        .map(|b| b.with_storage_options(location.storage_options()))
-        .and_then(|b| b.build())
-        .map_err(|source| Error::Delta {
-            table: table.name(),
-            source,
-        })
-}
-
-/// The Delta table of `table` under `location` at its latest version; `None` when it has
-/// no commit yet.
-///
-/// # Errors
-/// When the table exists but its log cannot be read, or the store cannot be reached.
-pub(crate) async fn load(location: &TablesLocation, table: Table) -> Result<Option<DeltaTable>> {
-    if let Some(dir) = location.local_dir()
-        && !dir.join(table.name()).join("_delta_log").is_dir()
-    {
-        return Ok(None);
-    }
-    let mut delta = handle(location, table)?;
-    match delta.load().await {
-        Ok(()) => Ok(Some(delta)),
-        Err(DeltaTableError::NotATable(_)) => Ok(None),
-        Err(source) => Err(Error::Delta {
-            table: table.name(),
-            source,
-        }),
-    }
-}
-
-/// Creates the Delta table of `table` under `location` (its [`Table::stored_schema`],
-/// partitioned by `date`) unless it exists, and returns it loaded.
-///
-/// The first log entry is written put-if-absent and the create is not retried, so of
-/// several nodes racing exactly one creates it; a loser reads the winner's table back and
-/// carries on if its schema and partitioning are the ones it would have written.
-///
-/// # Errors
-/// When the store cannot be reached, or a table that another writer created has another
-/// schema (the error names the table and its URL).
-async fn create(location: &TablesLocation, table: Table) -> Result<DeltaTable> {
-    let schema: deltalake::kernel::StructType =
-        deltalake::kernel::normalize_for_delta(&table.stored_schema())
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| delta_error(table, e.into()))?;
-    if let Some(dir) = location.local_dir() {
-        let dir = dir.join(table.name());
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    }
-    let created = handle(location, table)?
-        .create()
-        .with_columns(schema.fields().cloned())
-        .with_partition_columns([DATE_COLUMN])
-        .with_table_name(table.name())
-        // No retry inside delta-rs: a lost race must not commit a second version 0.
-        .with_commit_properties(CommitProperties::default().with_max_retries(0))
-        .await;
-    match created {
-        Ok(delta) => {
-            tracing::info!(table = table.name(), url = %location.table_url(table), "table created");
-            Ok(delta)
-        }
-        Err(error) => {
-            // Lost to another node (or the store failed): whatever is there now decides.
-            let Some(existing) = load(location, table).await? else {
-                return Err(delta_error(table, error));
-            };
-            let found = existing.snapshot().map_err(|e| delta_error(table, e))?;
-            let found_schema = found.schema();
-            let columns = |s: &deltalake::kernel::StructType| {
-                s.fields()
-                    .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
-                    .collect::<Vec<_>>()
-            };
-            let same_columns = columns(&found_schema) == columns(&schema);
-            let same_partitions = found
-                .metadata()
-                .partition_columns()
-                .iter()
-                .map(String::as_str)
-                .eq([DATE_COLUMN]);
-            if !(same_columns && same_partitions) {
-                return Err(Error::Failed(format!(
-                    "table {} at {} was created by another writer with another schema or partitioning than this version of Vigil writes; point [storage] tables elsewhere or remove it",
-                    table.name(),
-                    location.table_url(table)
-                )));
-            }
-            tracing::info!(
-                table = table.name(),
-                url = %location.table_url(table),
-                "table created by another node; its schema matches"
-            );
-            Ok(existing)
-        }
-    }
 }
 
 impl Store {
@@ -770,130 +639,6 @@ fn sort_batch(batch: &RecordBatch, key: &[&str]) -> Result<RecordBatch> {
         .collect::<Result<Vec<_>>>()?;
     let indices = arrow::compute::lexsort_to_indices(&columns, None).map_err(Error::Arrow)?;
     arrow::compute::take_record_batch(batch, &indices).map_err(Error::Arrow)
-}
-
-/// Rewrites the `date` partition `date` of `delta` as one file sorted by `key`, in one
-/// commit that removes the partition's files and adds the new one (a Delta overwrite
-/// `WHERE date = …`). The rows stay the same; the commit records no WAL sequence, so the
-/// table's stays that of its last append.
-///
-/// The sort runs in a session of one partition that spills to the temporary directory
-/// past [`SORT_MEMORY_BYTES`], so a large day costs disk, not the daemon's memory. The file is not split by size: a
-/// partition of one file is one the next compaction leaves alone.
-///
-/// # Errors
-/// When reading, sorting, writing or the commit fails; nothing is committed then.
-async fn sort_partition(
-    delta: DeltaTable,
-    table: Table,
-    key: &[&str],
-    date: &str,
-) -> Result<DeltaTable> {
-    let delta_error = |source| Error::Delta {
-        table: table.name(),
-        source,
-    };
-    let datafusion_error =
-        |e: DataFusionError| Error::Failed(format!("sorting {} date={date}: {e}", table.name()));
-    // delta-rs' own session (its planner runs the write), on a runtime that spills past
-    // the budget, planning one partition so the sort takes one core.
-    let runtime = DeltaRuntimeEnvBuilder::new()
-        .with_max_spill_size(SORT_MEMORY_BYTES)
-        .build();
-    let mut config: SessionConfig = DeltaSessionConfig::default().into();
-    config = config.with_target_partitions(1);
-    let state = SessionStateBuilder::new_from_existing(
-        DeltaSessionContext::with_runtime_env(runtime).state(),
-    )
-    .with_config(config)
-    .build();
-    let ctx = SessionContext::new_with_state(state);
-    delta
-        .update_datafusion_session(&ctx.state())
-        .map_err(delta_error)?;
-    let provider = delta
-        .table_provider()
-        .await
-        .map_err(|e| Error::Failed(format!("reading {}: {e}", table.name())))?;
-    let stored = table.stored_schema();
-    let sorted = ctx
-        .read_table(provider)
-        .and_then(|f| f.filter(col(DATE_COLUMN).eq(lit(date))))
-        .and_then(|f| f.sort(key.iter().map(|c| col(*c).sort(true, false)).collect()))
-        .and_then(|f| {
-            f.select(
-                stored
-                    .fields()
-                    .iter()
-                    .map(|field| {
-                        cast(col(field.name()), field.data_type().clone()).alias(field.name())
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .map_err(datafusion_error)?
-        .execute_stream()
-        .await
-        .map_err(datafusion_error)?;
-    // The sorted rows reach the write as a table it scans, not as a plan with a sort in
-    // it: the write's planner puts nodes above its input that do not keep order, so
-    // DataFusion would drop a sort there as unnecessary.
-    let input = StreamingTable::try_new(sorted.schema(), vec![Arc::new(ScanOnce::new(sorted))])
-        .map_err(datafusion_error)?;
-    let plan = ctx
-        .read_table(Arc::new(input))
-        .map_err(datafusion_error)?
-        .into_unoptimized_plan();
-    delta
-        .write(Vec::new())
-        .with_input_plan(plan)
-        .with_session_state(Arc::new(ctx.state()))
-        .with_save_mode(SaveMode::Overwrite)
-        .with_replace_where(col(DATE_COLUMN).eq(lit(date)))
-        .with_partition_columns([DATE_COLUMN])
-        .with_target_file_size(NonZeroU64::new(i64::MAX as u64))
-        .with_writer_properties(writer_properties())
-        .with_table_name(table.name())
-        .await
-        .map_err(delta_error)
-}
-
-/// A stream offered as a table partition that can be scanned once. A second scan fails:
-/// the overwrite that reads it would otherwise replace a partition with nothing.
-struct ScanOnce {
-    schema: SchemaRef,
-    stream: parking_lot::Mutex<Option<SendableRecordBatchStream>>,
-}
-
-impl ScanOnce {
-    fn new(stream: SendableRecordBatchStream) -> Self {
-        Self {
-            schema: stream.schema(),
-            stream: parking_lot::Mutex::new(Some(stream)),
-        }
-    }
-}
-
-impl std::fmt::Debug for ScanOnce {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ScanOnce")
-    }
-}
-
-impl PartitionStream for ScanOnce {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        self.stream.lock().take().unwrap_or_else(|| {
-            let again = DataFusionError::Execution("a sorted partition was read twice".into());
-            Box::pin(RecordBatchStreamAdapter::new(
-                self.schema.clone(),
-                futures::stream::iter([Err(again)]),
-            ))
-        })
-    }
 }
 
 /// Converts a batch of [`Table::schema`] to [`Table::stored_schema`]: timestamps as int64

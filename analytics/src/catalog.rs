@@ -180,14 +180,6 @@ impl QueryEngine {
         if self.config.target_partitions > 0 {
             session = session.with_target_partitions(self.config.target_partitions);
         }
-        // DataFusion 55's `push_down_leaf_projections` breaks on the stored half's
-        // `CAST(x AS t) AS x` (a table whose files hold `Utf8View`, e.g. one created empty):
-        // a map or struct access above it fails as "ambiguous field x". Map columns gain
-        // nothing from the pushdown (a map is read whole), so it is off.
-        session
-            .options_mut()
-            .optimizer
-            .enable_leaf_expression_pushdown = false;
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         let internal = prepare_session(&ctx)?;
         for table in Table::ALL {
@@ -322,6 +314,16 @@ pub(crate) fn user_columns(table: Table, stored: &DFSchema) -> Vec<Expr> {
 /// # Errors
 /// When the schema cannot be registered (never on a fresh context).
 pub(crate) fn prepare_session(ctx: &SessionContext) -> Result<Arc<MemorySchemaProvider>> {
+    // DataFusion 55's `push_down_leaf_projections` breaks on [`user_columns`]'
+    // `CAST(x AS t) AS x` (a stored half whose files hold `Utf8View`, e.g. a table created
+    // empty): a map or struct access above it fails as "ambiguous field x". Map columns
+    // gain nothing from the pushdown (a map is read whole), so it is off.
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .optimizer
+        .enable_leaf_expression_pushdown = false;
     crate::functions::register(ctx);
     let internal = Arc::new(MemorySchemaProvider::new());
     ctx.catalog("datafusion")

@@ -157,7 +157,7 @@ fn ballista_answers_as_the_local_engine_over_the_delta_snapshot() {
         day0 + 2 * DAY + 2 * 3_600_000_000_000,
     );
     let traces = (DAYS * TRACES_PER_DAY) as i64;
-    let cases: [(String, Value); 4] = [
+    let cases: [(String, Value); 5] = [
         (
             "SELECT count(*) AS spans, count(DISTINCT trace_id) AS traces, \
              sum(input_tokens) AS input_tokens, count(DISTINCT date) AS days FROM spans"
@@ -192,6 +192,13 @@ fn ballista_answers_as_the_local_engine_over_the_delta_snapshot() {
                 .iter()
                 .map(|a| json!([a, traces, 3 * traces, traces * 1000]))
                 .collect::<Vec<_>>()),
+        ),
+        (
+            // A map access over the user columns (see `catalog::prepare_session`).
+            "SELECT agent_name, resource_attributes['service.name'] AS service, count(*) AS spans \
+             FROM spans GROUP BY 1, 2 ORDER BY 1, 2"
+                .to_owned(),
+            Value::Null,
         ),
     ];
     for (query, expected) in &cases {

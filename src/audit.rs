@@ -6,8 +6,10 @@
 //! actor, peer and minute ([`::audit::Denials`], bounded), and the task writes one
 //! `auth.denied` row per key once its minute is over (and every key at shutdown).
 //!
-//! Order at start: the collector has replayed its WAL, so a query on `audit` sees every
-//! acknowledged row; the chain resumes from the highest `seq`. At stop,
+//! Each node writes a chain of its own (rows stamped with its `[cluster] node_id`), so
+//! several nodes share one `audit` table without repeating a `seq`. Order at start: the
+//! collector has replayed its WAL, so a query on `audit` sees every acknowledged row;
+//! the chain resumes from this node's highest `seq`. At stop,
 //! [`AuditTask::shutdown`] runs after the listeners stopped and before the collector's
 //! final flush.
 
@@ -58,25 +60,29 @@ struct Request {
 }
 
 impl Auditor {
-    /// Reads the last stored `(seq, hash)` of `audit` and starts the writer task on the
-    /// current runtime. Call it after [`Collector::open`] (the WAL is replayed then).
+    /// Reads the last stored `(seq, hash)` of node `node`'s chain in `audit` and starts
+    /// the writer task on the current runtime; every row it writes is `node`'s. Call it
+    /// after [`Collector::open`] (the WAL is replayed then).
     ///
     /// # Errors
     /// When the `audit` table cannot be read.
     pub async fn start(
         collector: Arc<Collector>,
         engine: &QueryEngine,
+        node: &str,
     ) -> anyhow::Result<(Auditor, AuditTask)> {
-        let last = last_row(engine).await.context("reading the audit table")?;
+        let last = last_row(engine, node)
+            .await
+            .context("reading the audit table")?;
         if let Some((seq, _)) = &last {
-            tracing::debug!(seq, "the audit log resumes");
+            tracing::debug!(seq, node, "the audit log resumes");
         }
         let denials = Arc::new(Mutex::new(Denials::new()));
         let (requests, receiver) = mpsc::channel(QUEUE);
         let (stop, stopped) = watch::channel(false);
         let writer = Writer {
             collector,
-            chain: Chain::resume(last),
+            chain: Chain::resume(node, last),
             denials: denials.clone(),
             pending: Vec::new(),
         };
@@ -151,10 +157,14 @@ pub fn config_loaded(
     }))
 }
 
-/// The highest stored `seq` and its hash, `None` for an empty table.
-async fn last_row(engine: &QueryEngine) -> anyhow::Result<Option<(u64, String)>> {
+/// The highest stored `seq` of `node`'s chain and its hash, `None` when the node has no
+/// row yet.
+async fn last_row(engine: &QueryEngine, node: &str) -> anyhow::Result<Option<(u64, String)>> {
+    let node_is = format!("node = '{}'", node.replace('\'', "''"));
     let result = engine
-        .query("SELECT CAST(count(*) AS BIGINT), CAST(max(seq) AS BIGINT) FROM audit")
+        .query(&format!(
+            "SELECT CAST(count(*) AS BIGINT), CAST(max(seq) AS BIGINT) FROM audit WHERE {node_is}"
+        ))
         .await?;
     let Some(batch) = result.batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(None);
@@ -167,13 +177,16 @@ async fn last_row(engine: &QueryEngine) -> anyhow::Result<Option<(u64, String)>>
     let max = max.value(0);
     if count != max {
         tracing::warn!(
+            node,
             rows = count,
             last_seq = max,
-            "the audit table's rows do not number 1 to its last seq; run `vigil audit verify`"
+            "this node's audit rows do not number 1 to its last seq; run `vigil audit verify`"
         );
     }
     let result = engine
-        .query(&format!("SELECT hash FROM audit WHERE seq = {max} LIMIT 1"))
+        .query(&format!(
+            "SELECT hash FROM audit WHERE {node_is} AND seq = {max} LIMIT 1"
+        ))
         .await?;
     let hash = result
         .batches
@@ -303,7 +316,7 @@ impl Writer {
 mod tests {
     use std::path::Path;
 
-    use ::audit::{Row, verify};
+    use ::audit::{Row, verify, verify_nodes};
     use collector::CollectorConfig;
     use collector::normalize::{NormalizeConfig, Normalizer};
     use schemas::prices::PriceTable;
@@ -325,7 +338,7 @@ mod tests {
 
     async fn stored(engine: &QueryEngine) -> Vec<Row> {
         let result = engine
-            .query("SELECT * FROM audit ORDER BY seq")
+            .query("SELECT * FROM audit ORDER BY node, seq")
             .await
             .unwrap();
         ::audit::rows_from_batches(&result.batches).unwrap()
@@ -335,7 +348,9 @@ mod tests {
     async fn concurrent_records_and_denials_form_one_chain_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let (collector, engine) = open(dir.path()).await;
-        let (auditor, task) = Auditor::start(collector.clone(), &engine).await.unwrap();
+        let (auditor, task) = Auditor::start(collector.clone(), &engine, "node-a")
+            .await
+            .unwrap();
         let writes: Vec<_> = (0..20)
             .map(|i| {
                 let auditor = auditor.clone();
@@ -384,7 +399,9 @@ mod tests {
         drop((collector, engine));
 
         let (collector, engine) = open(dir.path()).await;
-        let (auditor, task) = Auditor::start(collector.clone(), &engine).await.unwrap();
+        let (auditor, task) = Auditor::start(collector.clone(), &engine, "node-a")
+            .await
+            .unwrap();
         auditor
             .record(config_loaded(None, Vec::new(), serde_json::json!({})))
             .await
@@ -394,7 +411,39 @@ mod tests {
         assert_eq!(rows.len(), 22);
         assert_eq!((rows[21].seq, &rows[21].prev_hash), (22, &rows[20].hash));
         assert_eq!(rows[21].action, "config.loaded");
+        assert!(rows.iter().all(|r| r.node == "node-a"));
         assert!(verify(&rows).intact());
+        collector.shutdown().await.unwrap();
+        drop((collector, engine));
+
+        // Another node on the same table starts a chain of its own; node-a's is unchanged.
+        let (collector, engine) = open(dir.path()).await;
+        let (auditor, task) = Auditor::start(collector.clone(), &engine, "node-b")
+            .await
+            .unwrap();
+        auditor
+            .record(config_loaded(None, Vec::new(), serde_json::json!({})))
+            .await
+            .unwrap();
+        task.shutdown().await;
+        let all = stored(&engine).await;
+        assert_eq!(all[..22], rows[..]);
+        assert_eq!(
+            (
+                all[22].node.as_str(),
+                all[22].seq,
+                all[22].prev_hash.as_str()
+            ),
+            ("node-b", 1, ::audit::GENESIS_HASH)
+        );
+        let chains = verify_nodes(&all);
+        assert_eq!(
+            chains
+                .iter()
+                .map(|c| (c.node.as_str(), c.report.rows, c.report.intact()))
+                .collect::<Vec<_>>(),
+            vec![("node-a", 22, true), ("node-b", 1, true)]
+        );
         collector.shutdown().await.unwrap();
     }
 

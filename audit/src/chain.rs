@@ -15,16 +15,19 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// 2. `time` as 8 bytes, signed (two's complement) big-endian unix nanoseconds;
 /// 3. then `actor`, `peer`, `action`, `target`, `details` and `prev_hash`, each as its
 ///    length in bytes (8 bytes, unsigned big-endian) followed by its UTF-8 bytes.
-///    `details` is the stored JSON text as it is, `prev_hash` the 64 hex characters.
+///    `details` is the stored JSON text as it is, `prev_hash` the 64 hex characters;
+/// 4. then, only when the row has a `node` (not null, not empty), `node` the same way.
 ///
-/// Every variable field is length-prefixed, so no two different rows encode alike.
-/// In Python, for instance:
+/// Every variable field is length-prefixed, so no two different rows encode alike. A row
+/// written before node ids (no `node`) hashes exactly as it did then, so an old log still
+/// verifies. In Python, for instance:
 ///
 /// ```python
 /// import hashlib, struct
-/// def row_hash(seq, time_ns, actor, peer, action, target, details, prev_hash):
+/// def row_hash(seq, time_ns, actor, peer, action, target, details, prev_hash, node=None):
 ///     h = hashlib.sha256(struct.pack(">Qq", seq, time_ns))
-///     for text in (actor, peer, action, target, details, prev_hash):
+///     texts = (actor, peer, action, target, details, prev_hash) + ((node,) if node else ())
+///     for text in texts:
 ///         b = text.encode("utf-8")
 ///         h.update(struct.pack(">Q", len(b)) + b)
 ///     return h.hexdigest()
@@ -33,14 +36,16 @@ pub fn row_hash(row: &Row) -> String {
     let mut h = Sha256::new();
     h.update(row.seq.to_be_bytes());
     h.update(row.time_ns.to_be_bytes());
-    for text in [
+    let texts = [
         &row.actor,
         &row.peer,
         &row.action,
         &row.target,
         &row.details,
         &row.prev_hash,
-    ] {
+    ];
+    let node = (!row.node.is_empty()).then_some(&row.node);
+    for text in texts.into_iter().chain(node) {
         h.update((text.len() as u64).to_be_bytes());
         h.update(text.as_bytes());
     }
@@ -53,9 +58,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The writer's end of the chain: the next `seq` and the hash it chains to.
+/// The writer's end of one node's chain: the node, the next `seq` and the hash it chains
+/// to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
+    node: String,
     last_seq: u64,
     last_hash: String,
 }
@@ -67,23 +74,29 @@ impl Default for Chain {
 }
 
 impl Chain {
-    /// An empty log: the first row is `seq` 1 and chains to [`GENESIS_HASH`].
+    /// An empty log without a node (the chain of rows written before node ids): the
+    /// first row is `seq` 1 and chains to [`GENESIS_HASH`].
     pub fn genesis() -> Self {
+        Self::resume("", None)
+    }
+
+    /// Resumes `node`'s chain after its last stored row, `None` when the node has none.
+    /// `node` is stamped on every row sealed ([`Row::node`]; `""` for no node).
+    pub fn resume(node: impl Into<String>, last: Option<(u64, String)>) -> Self {
+        let (last_seq, last_hash) = match last {
+            Some((seq, hash)) if seq > 0 => (seq, hash),
+            _ => (0, GENESIS_HASH.to_owned()),
+        };
         Self {
-            last_seq: 0,
-            last_hash: GENESIS_HASH.to_owned(),
+            node: node.into(),
+            last_seq,
+            last_hash,
         }
     }
 
-    /// Resumes after the last stored row, `None` for an empty table.
-    pub fn resume(last: Option<(u64, String)>) -> Self {
-        match last {
-            Some((seq, hash)) if seq > 0 => Self {
-                last_seq: seq,
-                last_hash: hash,
-            },
-            _ => Self::genesis(),
-        }
+    /// The node whose chain this is, `""` for none.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The last sealed (or resumed) `seq`, 0 for an empty log.
@@ -112,6 +125,7 @@ impl Chain {
             other => other.to_string(),
         };
         let mut row = Row {
+            node: self.node.clone(),
             seq: self.last_seq + 1,
             time_ns,
             actor: event.actor,
@@ -254,6 +268,32 @@ pub fn verify<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Report {
     }
 }
 
+/// What [`verify_nodes`] found for one node's chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeReport {
+    /// The node, `""` for the rows written before node ids.
+    pub node: String,
+    /// Its chain's report.
+    pub report: Report,
+}
+
+/// Splits `rows` by [`Row::node`] and checks each node's chain with [`verify`]. Within a
+/// node, rows must come in `seq` order (as `SELECT * FROM audit ORDER BY node, seq`
+/// returns them). One report per node, the rows without a node first, then by node id.
+pub fn verify_nodes<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<NodeReport> {
+    let mut chains: std::collections::BTreeMap<&str, Vec<&Row>> = Default::default();
+    for row in rows {
+        chains.entry(row.node.as_str()).or_default().push(row);
+    }
+    chains
+        .into_iter()
+        .map(|(node, rows)| NodeReport {
+            node: node.to_owned(),
+            report: verify(rows),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -303,6 +343,7 @@ mod tests {
     #[test]
     fn the_hash_is_the_documented_encoding() {
         let row = Row {
+            node: String::new(),
             seq: 1,
             time_ns: 1_795_000_000_000_000_123,
             actor: "oncall".into(),
@@ -328,10 +369,23 @@ mod tests {
             bytes.extend_from_slice(text.as_bytes());
         }
         assert_eq!(row_hash(&row), hex::encode(Sha256::digest(&bytes)));
-        // The Python function of `row_hash`'s documentation gives the same.
+        // The Python function of `row_hash`'s documentation gives the same. This hash was
+        // pinned before rows had a node: a row without one hashes as it always did.
         assert_eq!(
             row_hash(&row),
             "f8cfc685c7e47cd628e24c4eca12208c8fea142260b05d43c3be146f18e4e79e"
+        );
+        // With a node, its length and bytes follow `prev_hash`.
+        let with_node = Row {
+            node: "ingest-1".into(),
+            ..row.clone()
+        };
+        bytes.extend_from_slice(&8u64.to_be_bytes());
+        bytes.extend_from_slice(b"ingest-1");
+        assert_eq!(row_hash(&with_node), hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(
+            row_hash(&with_node),
+            "fbc9d772afc849b5bd95bbeda50c3b9465731e4d7e55996de55a6796d530bd7a"
         );
         assert_eq!(row_hash(&row).len(), 64);
         assert!(
@@ -353,13 +407,13 @@ mod tests {
     #[test]
     fn resuming_continues_the_chain() {
         let rows = log(3);
-        let mut chain = Chain::resume(Some((3, rows[2].hash.clone())));
+        let mut chain = Chain::resume("", Some((3, rows[2].hash.clone())));
         let next = chain.seal(Event::new("vigil", "config.loaded"), at(10));
         assert_eq!((next.seq, &next.prev_hash), (4, &rows[2].hash));
         let mut all = rows;
         all.push(next);
         assert!(verify(&all).intact());
-        assert_eq!(Chain::resume(None), Chain::genesis());
+        assert_eq!(Chain::resume("", None), Chain::genesis());
         assert_eq!(chain.last_seq(), 4);
     }
 
@@ -457,5 +511,93 @@ mod tests {
     fn null_details_are_stored_as_an_empty_object() {
         let row = Chain::genesis().seal(Event::new("vigil", "config.loaded"), at(0));
         assert_eq!(row.details, "{}");
+    }
+
+    /// `n` rows of `node`'s chain, from its genesis.
+    fn node_log(node: &str, n: u64, offset: i64) -> Vec<Row> {
+        let mut chain = Chain::resume(node, None);
+        (0..n)
+            .map(|i| {
+                chain.seal(
+                    Event::new("vigil", "config.loaded").target(format!("{node}-{i}")),
+                    at(offset + 2 * i as i64),
+                )
+            })
+            .collect()
+    }
+
+    fn verdicts(rows: &[Row]) -> Vec<(String, usize, Option<(u64, Problem)>)> {
+        verify_nodes(rows)
+            .into_iter()
+            .map(|n| {
+                let broken = n.report.first_broken.map(|b| (b.seq, b.problem));
+                (n.node, n.report.rows, broken)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_nodes_interleaved_keep_a_chain_each() {
+        let (a, b) = (node_log("ingest-1", 4, 0), node_log("ingest-2", 3, 1));
+        assert!(a.iter().all(|r| r.node == "ingest-1"));
+        assert_eq!((b[0].seq, b[0].prev_hash.as_str()), (1, GENESIS_HASH));
+        // Both chains start at seq 1: in one table their seqs repeat, which is fine.
+        let mut table: Vec<Row> = a.iter().chain(&b).cloned().collect();
+        table.sort_by_key(|r| r.time_ns);
+        assert_eq!(
+            verdicts(&table),
+            vec![("ingest-1".into(), 4, None), ("ingest-2".into(), 3, None)]
+        );
+        let reports = verify_nodes(&table);
+        assert_eq!(reports[1].report.last, Some((3, b[2].hash.clone())));
+        // The same rows as one chain do not verify.
+        assert!(!verify(&table).intact());
+    }
+
+    #[test]
+    fn a_row_moved_to_another_node_breaks_both_chains() {
+        // ingest-1's seq 3 taken out of its chain and put where ingest-2's seq 3 would go.
+        let (a, b) = (node_log("ingest-1", 4, 0), node_log("ingest-2", 2, 1));
+        let mut rest = a.clone();
+        let mut moved = rest.remove(2);
+        moved.node = "ingest-2".into();
+        let table =
+            |moved: &Row| -> Vec<Row> { rest.iter().chain(&b).chain([moved]).cloned().collect() };
+        let gap = Some((4, Problem::Gap { expected: 3 }));
+        // Relabelled only: its hash no longer matches its contents.
+        assert_eq!(
+            verdicts(&table(&moved)),
+            vec![
+                ("ingest-1".into(), 3, gap.clone()),
+                ("ingest-2".into(), 3, Some((3, Problem::HashMismatch))),
+            ]
+        );
+        // Relabelled and rehashed: it chains to ingest-1's row, not to ingest-2's.
+        moved.hash = row_hash(&moved);
+        assert_eq!(
+            verdicts(&table(&moved)),
+            vec![
+                ("ingest-1".into(), 3, gap),
+                ("ingest-2".into(), 3, Some((3, Problem::PrevHashMismatch))),
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_rows_without_a_node_are_their_own_chain_hashed_as_before() {
+        // Rows sealed before node ids: no node, today's hashes.
+        let legacy = log(3);
+        assert!(legacy.iter().all(|r| r.node.is_empty()));
+        let mut unstamped = legacy[0].clone();
+        unstamped.node = "ingest-1".into();
+        assert_ne!(row_hash(&unstamped), legacy[0].hash, "the node is hashed");
+        // An upgraded table: the legacy chain, then a node starting its own at seq 1.
+        let mut table = legacy.clone();
+        table.extend(node_log("ingest-1", 2, 100));
+        assert_eq!(
+            verdicts(&table),
+            vec![("".into(), 3, None), ("ingest-1".into(), 2, None)]
+        );
+        assert_eq!(verify_nodes(&table)[0].report.last, verify(&legacy).last);
     }
 }

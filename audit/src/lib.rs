@@ -2,24 +2,29 @@
 //!
 //! Every audited event (a silence created, the rollback switch turned, a refused
 //! request, the config loaded at start) becomes one row of the `audit` table
-//! ([`schemas::tables::Table::Audit`]). A [`Chain`] numbers the rows `seq` 1, 2, 3, … with
-//! no gap and seals each with `hash`, the SHA-256 of the row together with the previous
-//! row's hash ([`row_hash`] documents the exact bytes). So editing, deleting, inserting or
-//! reordering stored rows breaks the chain, and [`verify`] names the first row where it
-//! breaks.
+//! ([`schemas::tables::Table::Audit`]). Each node that writes the table (`[cluster]
+//! node_id`; one daemon is one node) keeps a chain of its own, stamped in the `node`
+//! column: a [`Chain`] numbers that node's rows `seq` 1, 2, 3, … with no gap and seals
+//! each with `hash`, the SHA-256 of the row (its node included) together with the
+//! previous row's hash of the same node ([`row_hash`] documents the exact bytes). So
+//! editing, deleting, inserting, reordering or moving stored rows between nodes breaks a
+//! chain, and [`verify`] names the first row where it breaks. Rows written before node
+//! ids (`node` null) form one more chain, "no node", hashed as they always were.
 //!
 //! - [`Event`]: what happened, before it is sealed; [`Row`]: a sealed, stored row.
-//! - [`Chain`]: resumes from the last stored `(seq, hash)` and seals events.
+//! - [`Chain`]: resumes from a node's last stored `(seq, hash)` and seals events.
 //! - [`batch`] / [`rows_from_batches`]: rows as an Arrow batch of the table's schema and
 //!   back.
-//! - [`verify`]: checks rows in `seq` order.
+//! - [`verify`]: checks one chain's rows in `seq` order; [`verify_nodes`] splits rows by
+//!   node and checks each chain.
 //! - [`Denials`]: refused requests counted per actor, peer and minute, one
 //!   `auth.denied` event per key once its minute is over, bounded in memory.
 //!
-//! What this cannot catch: someone who rewrites the whole chain from the edited row on
-//! (every later hash recomputed), or who deletes the newest rows. Against both, keep the
-//! last `seq` and `hash` that `vigil audit verify` prints somewhere else (a ticket, a
-//! log shipped off the machine) and compare.
+//! What this cannot catch: someone who rewrites a whole chain from the edited row on
+//! (every later hash recomputed), who deletes a chain's newest rows, or who deletes a
+//! node's whole chain. Against these, keep the last `seq` and `hash` of every chain that
+//! `vigil audit verify` prints somewhere else (a ticket, a log shipped off the machine)
+//! and compare.
 
 mod chain;
 mod denials;
@@ -27,7 +32,10 @@ mod table;
 
 use serde::{Deserialize, Serialize};
 
-pub use chain::{Broken, Chain, GENESIS_HASH, Problem, Report, row_hash, sha256_hex, verify};
+pub use chain::{
+    Broken, Chain, GENESIS_HASH, NodeReport, Problem, Report, row_hash, sha256_hex, verify,
+    verify_nodes,
+};
 pub use denials::{Denials, MAX_KEYS_PER_MINUTE, MAX_REASONS};
 pub use table::{batch, rows_from_batches};
 
@@ -108,7 +116,11 @@ impl Event {
 /// One sealed row of the `audit` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
-    /// 1-based, gapless.
+    /// The id of the node whose chain holds the row (`[cluster] node_id`); `""` for a row
+    /// written before node ids (stored as null).
+    #[serde(default)]
+    pub node: String,
+    /// 1-based, gapless within the node's chain.
     pub seq: u64,
     /// When it was sealed, unix nanoseconds (UTC).
     pub time_ns: i64,
@@ -122,7 +134,7 @@ pub struct Row {
     pub target: String,
     /// [`Event::details`] as compact JSON text, exactly as hashed.
     pub details: String,
-    /// The previous row's `hash`; [`GENESIS_HASH`] for `seq` 1.
+    /// The `hash` of the node's previous row; [`GENESIS_HASH`] for `seq` 1.
     pub prev_hash: String,
     /// [`row_hash`] of this row, lowercase hex.
     pub hash: String,

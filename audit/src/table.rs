@@ -41,6 +41,11 @@ pub fn batch(rows: &[Row]) -> Result<RecordBatch, Error> {
         text(|r| &r.details),
         text(|r| &r.prev_hash),
         text(|r| &r.hash),
+        // Null, not "", for no node: as the rows of a table written before node ids read.
+        Arc::new(StringArray::from_iter(
+            rows.iter()
+                .map(|r| (!r.node.is_empty()).then_some(r.node.as_str())),
+        )),
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| partition_date(r.time_ns)),
         )),
@@ -51,10 +56,12 @@ pub fn batch(rows: &[Row]) -> Result<RecordBatch, Error> {
 /// Reads rows back from batches with the `audit` columns (by name; other columns, such as
 /// `date`, are ignored), in the batches' order. `seq` may be any integer type and `time`
 /// any timestamp (as SQL answers it) or int64 nanoseconds (as Delta stores it, under
-/// `time` or `time_unix_nano`).
+/// `time` or `time_unix_nano`). `node` may be null or missing (a table written before
+/// node ids): the row then has no node (`""`).
 ///
 /// # Errors
-/// When a column is missing, null or of a type that does not convert.
+/// When a column other than `node` is missing or null, or a column is of a type that
+/// does not convert.
 pub fn rows_from_batches(batches: &[RecordBatch]) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for batch in batches {
@@ -74,9 +81,15 @@ pub fn rows_from_batches(batches: &[RecordBatch]) -> Result<Vec<Row>, Error> {
         let details = text(batch, col::DETAILS)?;
         let prev_hash = text(batch, col::PREV_HASH)?;
         let hash = text(batch, col::HASH)?;
+        let node = optional_text(batch, col::NODE)?;
         for i in 0..batch.num_rows() {
             let seq = seq.value(i);
             rows.push(Row {
+                node: node
+                    .as_ref()
+                    .filter(|n| n.is_valid(i))
+                    .map(|n| n.value(i).to_owned())
+                    .unwrap_or_default(),
                 seq: u64::try_from(seq).map_err(|_| Error::Column {
                     column: col::SEQ,
                     problem: format!("{seq} is negative"),
@@ -141,7 +154,18 @@ fn integer(batch: &RecordBatch, name: &'static str, names: &[&str]) -> Result<In
 
 /// A text column as Utf8.
 fn text(batch: &RecordBatch, name: &'static str) -> Result<StringArray, Error> {
-    let array = column(batch, name, &[name])?;
+    as_utf8(column(batch, name, &[name])?, name)
+}
+
+/// A text column that may be missing or hold nulls, as Utf8.
+fn optional_text(batch: &RecordBatch, name: &'static str) -> Result<Option<StringArray>, Error> {
+    batch
+        .column_by_name(name)
+        .map(|array| as_utf8(array, name))
+        .transpose()
+}
+
+fn as_utf8(array: &ArrayRef, name: &'static str) -> Result<StringArray, Error> {
     cast(array, &DataType::Utf8)
         .ok()
         .and_then(|a| a.as_string_opt::<i32>().cloned())
@@ -242,5 +266,28 @@ mod tests {
         let without = batch.project(&[0, 1, 2, 3, 4, 5, 6, 7]).unwrap();
         let err = rows_from_batches(&[without]).unwrap_err();
         assert_eq!(err.to_string(), "audit column hash: missing");
+    }
+
+    #[test]
+    fn the_node_is_stored_null_when_there_is_none_and_may_be_missing() {
+        let legacy = rows();
+        let mut chain = Chain::resume("ingest-1", None);
+        let stamped = chain.seal(Event::new("vigil", "config.loaded"), Utc::now());
+        let all: Vec<Row> = legacy.iter().cloned().chain([stamped]).collect();
+        let batch = batch(&all).unwrap();
+        let nodes = batch.column_by_name(col::NODE).unwrap().as_string::<i32>();
+        assert_eq!(
+            nodes.iter().collect::<Vec<_>>(),
+            vec![None, None, Some("ingest-1")]
+        );
+        assert_eq!(
+            rows_from_batches(std::slice::from_ref(&batch)).unwrap(),
+            all
+        );
+        // A table written before node ids has no such column: its rows have no node.
+        let index = batch.schema().index_of(col::NODE).unwrap();
+        let mut before = batch.slice(0, 2);
+        before.remove_column(index);
+        assert_eq!(rows_from_batches(&[before]).unwrap(), legacy);
     }
 }

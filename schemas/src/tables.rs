@@ -449,13 +449,15 @@ static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// Columns of `audit`, in order: one row per audited event, numbered by `seq` (1-based,
-/// gapless). `actor` is the token name or `anonymous`; `peer` the client address (`""`
+/// gapless per node). `actor` is the token name or `anonymous`; `peer` the client address (`""`
 /// when none); `action` what was done (`silence.create`, `auth.denied`,
 /// `config.loaded`, …); `target` what it was done to (a silence id, `""` when none);
 /// `details` JSON text (before and after, reason, counts). `prev_hash` is the previous
 /// row's `hash` (64 zeros before `seq` 1) and `hash` the lowercase hex SHA-256 of the row
 /// as `vigil-audit` encodes it, so that an edited, deleted, inserted or reordered row
-/// breaks the chain.
+/// breaks the chain. `node` is the writing node's `[cluster] node_id`: each node numbers
+/// and chains its own rows. It is nullable because tables written before node ids gain
+/// the column when opened and their rows read it as null (one more chain, "no node").
 pub mod audit_columns {
     #![allow(missing_docs)]
     pub const SEQ: &str = "seq";
@@ -467,6 +469,7 @@ pub mod audit_columns {
     pub const DETAILS: &str = "details";
     pub const PREV_HASH: &str = "prev_hash";
     pub const HASH: &str = "hash";
+    pub const NODE: &str = "node";
 }
 
 static AUDIT: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -483,6 +486,7 @@ static AUDIT: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8(DETAILS),
         utf8(PREV_HASH),
         utf8(HASH),
+        Field::new(NODE, DataType::Utf8, true),
         utf8(DATE_COLUMN),
     ]))
 });

@@ -244,10 +244,11 @@ async fn serve(
     ));
     // A rule whose query does not plan (a typo, an unknown column) is a config error.
     analytics::rule::plan(&engine, &settings.rules).await?;
-    // The WAL is replayed: the audit chain resumes from the last stored row.
-    let (auditor, audit_task) = crate::audit::Auditor::start(collector.clone(), &jobs_engine)
-        .await
-        .context("opening the audit log")?;
+    // The WAL is replayed: this node's audit chain resumes from its last stored row.
+    let (auditor, audit_task) =
+        crate::audit::Auditor::start(collector.clone(), &jobs_engine, &cluster.node_id)
+            .await
+            .context("opening the audit log")?;
     let ready = Arc::new(AtomicBool::new(false));
 
     let grpc_listener = bind_if(ingest, "otlp_grpc_addr", settings.otlp_grpc_addr).await?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlanBuilder, cast, col, lit};
@@ -279,7 +279,9 @@ impl QueryEngine {
 /// `duration_ms`): `time`, `end_time` (… from `*_unix_nano`) cast to their timestamp type,
 /// `duration_ms` = (end − start) / 10⁶ as float64, every other column cast to the table's
 /// type where the files' type differs (a reader that sees strings as views, an older
-/// file). One definition for the local engine and [`crate::ballista`].
+/// file), and a nullable column the version does not have yet (a table version written
+/// before the column was added, e.g. `audit.node`) as nulls. One definition for the local
+/// engine and [`crate::ballista`].
 pub(crate) fn user_columns(table: Table, stored: &DFSchema) -> Vec<Expr> {
     table
         .schema()
@@ -294,6 +296,8 @@ pub(crate) fn user_columns(table: Table, stored: &DFSchema) -> Vec<Expr> {
                 ) / lit(1_000_000.0)
             } else if let Some(stored) = stored_time_column(name) {
                 cast(col(stored), field.data_type().clone())
+            } else if field.is_nullable() && stored.field_with_unqualified_name(name).is_err() {
+                cast(lit(ScalarValue::Null), field.data_type().clone())
             } else if stored
                 .field_with_unqualified_name(name)
                 .is_ok_and(|f| f.data_type() == field.data_type())

@@ -54,7 +54,7 @@ use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored
 
 pub(crate) use location::load;
 pub use location::register_object_stores;
-use location::{create, delta_error, handle};
+use location::{add_missing_columns, create, delta_error, handle};
 use sort::sort_partition;
 
 use crate::CollectorConfig;
@@ -141,8 +141,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the tables of `config.tables`, creating those that do not exist yet, for the
-    /// node `config.node_id`.
+    /// Opens the tables of `config.tables`, creating those that do not exist yet and
+    /// adding to the others the nullable columns they lack (tables written by an older
+    /// version), for the node `config.node_id`.
     ///
     /// # Errors
     /// When the store cannot be reached, a table exists but cannot be read, or a table
@@ -151,7 +152,7 @@ impl Store {
         let mut tables = Vec::new();
         for table in Table::ALL {
             let delta = match load(&config.tables, table).await? {
-                Some(delta) => delta,
+                Some(delta) => add_missing_columns(&config.tables, table, delta).await?,
                 None => create(&config.tables, table).await?,
             };
             tables.push(delta);

@@ -1,6 +1,7 @@
 //! Opening the tables where [`TablesLocation`] says they live: delta-rs' object-store
-//! handlers, loading, and creating a table once, put-if-absent, with a schema check for
-//! a node that lost the race ([`create`]).
+//! handlers, loading, creating a table once, put-if-absent, with a schema check for a
+//! node that lost the race ([`create`]), and adding the nullable columns that a table
+//! written by an older version lacks ([`add_missing_columns`]).
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
@@ -67,6 +68,76 @@ pub(crate) async fn load(location: &TablesLocation, table: Table) -> Result<Opti
     }
 }
 
+/// How often [`add_missing_columns`] reads the table again after a failed commit.
+const ADD_COLUMN_ATTEMPTS: usize = 5;
+
+/// `table`'s [`Table::stored_schema`] as Delta columns.
+fn delta_schema(table: Table) -> Result<deltalake::kernel::StructType> {
+    deltalake::kernel::normalize_for_delta(&table.stored_schema())
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| delta_error(table, e.into()))
+}
+
+/// Adds to `delta` (loaded) the columns of `table`'s [`Table::stored_schema`] that its
+/// Delta schema lacks, in one metadata commit (delta-rs' add-column; no file is
+/// rewritten, the rows already stored read the new columns as null), and returns the
+/// table at its new version. A table that has them all is returned as it is.
+///
+/// This is how a table written by an older version of Vigil gains a column (`audit.node`):
+/// only nullable columns can be added so. Several nodes may upgrade one table at once:
+/// a commit that fails (another node's commit won) is followed by reading the table again,
+/// and whatever is still missing then is added, until nothing is.
+///
+/// # Errors
+/// When a missing column is not nullable (the table is not one this version can write to;
+/// the error names it), or commits keep failing ([`ADD_COLUMN_ATTEMPTS`] reads).
+pub(super) async fn add_missing_columns(
+    location: &TablesLocation,
+    table: Table,
+    mut delta: DeltaTable,
+) -> Result<DeltaTable> {
+    let wanted = delta_schema(table)?;
+    for attempt in 1..=ADD_COLUMN_ATTEMPTS {
+        let found = delta
+            .snapshot()
+            .map_err(|e| delta_error(table, e))?
+            .schema();
+        let missing: Vec<_> = wanted
+            .fields()
+            .filter(|f| found.field(f.name()).is_none())
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(delta);
+        }
+        let names: Vec<_> = missing.iter().map(|f| f.name().clone()).collect();
+        if let Some(required) = missing.iter().find(|f| !f.is_nullable()) {
+            return Err(Error::Failed(format!(
+                "table {} at {} has no column {}, which this version of Vigil writes and cannot add (not nullable); point [storage] tables elsewhere",
+                table.name(),
+                location.table_url(table),
+                required.name()
+            )));
+        }
+        match delta.clone().add_columns().with_fields(missing).await {
+            Ok(added) => {
+                tracing::info!(table = table.name(), columns = ?names, "columns added to a table written by an older version");
+                return Ok(added);
+            }
+            Err(error) if attempt < ADD_COLUMN_ATTEMPTS => {
+                // Most likely another node upgraded the table first: read what is there.
+                tracing::debug!(table = table.name(), attempt, error = %error, "adding columns failed; reading the table again");
+                delta = load(location, table)
+                    .await?
+                    .ok_or_else(|| delta_error(table, error))?;
+            }
+            Err(error) => return Err(delta_error(table, error)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
 /// Creates the Delta table of `table` under `location` (its [`Table::stored_schema`],
 /// partitioned by `date`) unless it exists, and returns it loaded.
 ///
@@ -78,11 +149,7 @@ pub(crate) async fn load(location: &TablesLocation, table: Table) -> Result<Opti
 /// When the store cannot be reached, or a table that another writer created has another
 /// schema (the error names the table and its URL).
 pub(super) async fn create(location: &TablesLocation, table: Table) -> Result<DeltaTable> {
-    let schema: deltalake::kernel::StructType =
-        deltalake::kernel::normalize_for_delta(&table.stored_schema())
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| delta_error(table, e.into()))?;
+    let schema = delta_schema(table)?;
     if let Some(dir) = location.local_dir() {
         let dir = dir.join(table.name());
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

@@ -313,3 +313,135 @@ async fn a_table_created_with_another_schema_is_refused() {
     );
     assert!(e.contains("another schema"), "{e}");
 }
+
+/// `schema` without the column `name`: the schema an older version of Vigil wrote.
+fn without(schema: &arrow::datatypes::Schema, name: &str) -> arrow::datatypes::SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != name)
+            .cloned()
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Two `audit` rows of `schema` (with or without `node`) from JSON lines.
+fn audit_rows(schema: arrow::datatypes::SchemaRef, first_seq: i64, time: &str) -> RecordBatch {
+    let mut text = Vec::new();
+    for seq in first_seq..first_seq + 2 {
+        let row = json!({
+            "seq": seq, "time": time, "time_unix_nano": LATE + seq,
+            "actor": "vigil", "peer": "", "action": "config.loaded", "target": "",
+            "details": "{}", "prev_hash": "p", "hash": "h", "date": partition_date(LATE),
+        });
+        serde_json::to_writer(&mut text, &row).unwrap();
+        text.push(b'\n');
+    }
+    arrow::json::ReaderBuilder::new(schema)
+        .build(std::io::Cursor::new(text))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+/// A table written by an older version (an `audit` without `node`, rows in its files and
+/// in a WAL record) gains the column when two stores open it at once; the record replays
+/// into the current schema and appends; old rows read the column as null, and compaction
+/// merges old and new files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_a_newer_nullable_column_gains_it_at_open() {
+    use deltalake::datafusion::prelude::SessionContext;
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let location = TablesLocation::under_data_dir(dir.path());
+    let node = schemas::tables::audit_columns::NODE;
+    let old_stored = without(&Table::Audit.stored_schema(), node);
+    let columns: deltalake::kernel::StructType =
+        deltalake::kernel::normalize_for_delta(&old_stored)
+            .as_ref()
+            .try_into_kernel()
+            .unwrap();
+    std::fs::create_dir_all(location.local_dir().unwrap().join("audit")).unwrap();
+    let old = handle(&location, Table::Audit)
+        .unwrap()
+        .create()
+        .with_columns(columns.fields().cloned())
+        .with_partition_columns([DATE_COLUMN])
+        .await
+        .unwrap()
+        .write(vec![audit_rows(old_stored, 1, "")])
+        .with_partition_columns([DATE_COLUMN])
+        .await
+        .unwrap();
+    assert_eq!(old.version(), Some(1));
+    // What the old version's WAL held: a batch of its audit schema.
+    let wal_payload = crate::wal::encode_payload(&[(
+        Table::Audit,
+        audit_rows(
+            without(&Table::Audit.schema(), node),
+            3,
+            "2026-11-20T23:57:00Z",
+        ),
+    )])
+    .unwrap();
+
+    // Two nodes upgrade it at once: both carry on, the column is added once.
+    let config = CollectorConfig::new(dir.path());
+    let (a, b) = tokio::join!(Store::open(&config), Store::open(&config));
+    let (mut a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.version(Table::Audit), b.version(Table::Audit)),
+        (Some(2), Some(2))
+    );
+    let reopened = Store::open(&config).await.unwrap();
+    assert_eq!(
+        reopened.version(Table::Audit),
+        Some(2),
+        "nothing left to add"
+    );
+
+    let replayed = crate::wal::decode_payload(&wal_payload).unwrap();
+    assert_eq!(replayed[0].1.schema(), Table::Audit.schema());
+    let mut current = audit_rows(Table::Audit.schema(), 5, "2026-11-20T23:57:00Z");
+    let nodes = arrow::array::StringArray::from(vec![Some("ingest-1"); 2]);
+    let index = Table::Audit.schema().index_of(node).unwrap();
+    let mut columns = current.columns().to_vec();
+    columns[index] = Arc::new(nodes);
+    current = RecordBatch::try_new(Table::Audit.schema(), columns).unwrap();
+    a.append(Table::Audit, &[replayed[0].1.clone(), current], 1)
+        .await
+        .unwrap();
+    a.compact(Table::Audit, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(a.file_count(Table::Audit), 1, "old and new files merged");
+
+    let delta = a.tables[Table::Audit.index()].clone();
+    let ctx = SessionContext::new();
+    delta.update_datafusion_session(&ctx.state()).unwrap();
+    ctx.register_table("audit", delta.table_provider().await.unwrap())
+        .unwrap();
+    let batches = ctx
+        .sql("SELECT seq, node FROM audit ORDER BY seq")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let seqs = batch
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    let nodes = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Utf8).unwrap();
+    let nodes: Vec<_> = nodes.as_string::<i32>().iter().collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        nodes,
+        vec![None, None, None, None, Some("ingest-1"), Some("ingest-1")]
+    );
+}

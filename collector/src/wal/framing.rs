@@ -3,6 +3,7 @@
 use std::io::Cursor;
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::{ArrayRef, new_null_array};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{
     DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamWriter,
@@ -99,7 +100,8 @@ fn encode_known_schema(out: &mut Vec<u8>, table: Table, batch: &RecordBatch) -> 
     Ok(true)
 }
 
-/// Decodes a payload made by [`encode_payload`].
+/// Decodes a payload made by [`encode_payload`], each batch in its table's current
+/// schema ([`upgrade`]).
 ///
 /// # Errors
 /// When the payload is malformed (an unknown table id, a short read, bad IPC).
@@ -117,11 +119,42 @@ pub fn decode_payload(mut payload: &[u8]) -> Result<Vec<(Table, RecordBatch)>> {
             .ok_or_else(|| Error::Corrupt("short batch body".into()))?;
         let reader = StreamReader::try_new(Cursor::new(body), None).map_err(Error::Arrow)?;
         for batch in reader {
-            batches.push((table, batch.map_err(Error::Arrow)?));
+            batches.push((table, upgrade(table, batch.map_err(Error::Arrow)?)));
         }
         payload = &payload[5 + len..];
     }
     Ok(batches)
+}
+
+/// `batch` of `table` in the table's current [`Table::schema`]: a record written by an
+/// older version of Vigil lacks the columns added since (`audit.node`), which are
+/// nullable and are filled with nulls here, so that replay hands the hot buffer and the
+/// store batches of one schema. A batch that differs otherwise is returned as it is.
+fn upgrade(table: Table, batch: RecordBatch) -> RecordBatch {
+    let schema = table.schema();
+    if batch.schema().fields() == schema.fields() {
+        return batch;
+    }
+    let fits = batch
+        .schema()
+        .fields()
+        .iter()
+        .all(|f| schema.field_with_name(f.name()).is_ok());
+    let columns: Option<Vec<ArrayRef>> = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => Some(column.clone()),
+            None if field.is_nullable() => {
+                Some(new_null_array(field.data_type(), batch.num_rows()))
+            }
+            None => None,
+        })
+        .collect();
+    match columns {
+        Some(columns) if fits => RecordBatch::try_new(schema, columns).unwrap_or(batch),
+        _ => batch,
+    }
 }
 
 /// Appends one framed record to `out`.

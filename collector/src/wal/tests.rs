@@ -251,3 +251,60 @@ async fn a_stale_empty_segment_with_the_next_name_is_never_removed_as_closed() {
         vec![4]
     );
 }
+
+/// A record of an older version holds an `audit` batch without `node`: it decodes into
+/// the current schema, `node` null. Batches of the current schema come back as they were.
+#[test]
+fn an_older_records_batch_decodes_with_the_new_nullable_columns_null() {
+    use arrow::array::{Array, ArrayRef, StringArray, TimestampNanosecondArray};
+
+    let current = Table::Audit.schema();
+    let node = schemas::tables::audit_columns::NODE;
+    let old = Arc::new(Schema::new(
+        current
+            .fields()
+            .iter()
+            .filter(|f| f.name() != node)
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = old
+        .fields()
+        .iter()
+        .map(|f| -> ArrayRef {
+            match f.data_type() {
+                DataType::Int64 => Arc::new(Int64Array::from(vec![1, 2])),
+                DataType::Utf8 => Arc::new(StringArray::from(vec!["a", "b"])),
+                _ => Arc::new(TimestampNanosecondArray::from(vec![5, 6]).with_timezone("UTC")),
+            }
+        })
+        .collect();
+    let old_batch = RecordBatch::try_new(old, columns).unwrap();
+    let spans = RecordBatch::new_empty(Table::Spans.schema());
+    let payload = encode_payload(&[
+        (Table::Audit, old_batch.clone()),
+        (Table::Spans, spans.clone()),
+    ])
+    .unwrap();
+    let decoded = decode_payload(&payload).unwrap();
+    let audit = &decoded[0].1;
+    assert_eq!(audit.schema(), current);
+    assert_eq!(audit.column_by_name(node).unwrap().null_count(), 2);
+    for field in old_batch.schema().fields() {
+        assert_eq!(
+            audit.column_by_name(field.name()).unwrap(),
+            old_batch.column_by_name(field.name()).unwrap()
+        );
+    }
+    assert_eq!(decoded[1].1, spans);
+    // A batch that is not an older form of its table's schema is left alone.
+    let other =
+        decode_payload(&encode_payload(&[(Table::Audit, batch(&[1, 2]))]).unwrap()).unwrap();
+    assert_eq!(
+        values(&WalRecord {
+            sequence: 1,
+            batches: other
+        }),
+        vec![1, 2]
+    );
+}

@@ -12,17 +12,17 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 path, action, seq = sys.argv[1], sys.argv[2], int(sys.argv[3])
+node = sys.argv[4] if len(sys.argv) > 4 else None
 table = DeltaTable(path).to_pyarrow_table()
+nodes = table["node"].to_pylist() if "node" in table.column_names else [None] * table.num_rows
+picked = [s == seq and (node is None or n == node) for s, n in zip(table["seq"].to_pylist(), nodes)]
 if action == "edit":
     index = table.schema.get_field_index("actor")
     field = table.schema.field(index)
-    actors = [
-        "mallory" if s == seq else a
-        for s, a in zip(table["seq"].to_pylist(), table["actor"].to_pylist())
-    ]
+    actors = ["mallory" if p else a for p, a in zip(picked, table["actor"].to_pylist())]
     table = table.set_column(index, field, pa.array(actors, type=field.type))
 elif action == "delete":
-    table = table.filter(pc.not_equal(table["seq"], seq))
+    table = table.filter(pc.invert(pa.array(picked)))
 else:
     sys.exit(f"unknown action {action}")
 write_deltalake(path, table, mode="overwrite", partition_by=["date"])

@@ -327,6 +327,8 @@ pub fn resolve_with(
     cluster.shared |= !collector.tables.is_default_for(&data_dir);
     collector.node_id.clone_from(&cluster.node_id);
     collector.maintenance = cluster.has(Role::Jobs);
+    // A node that neither ingests nor runs the jobs writes only its audit rows: no WAL.
+    collector.direct = !cluster.has(Role::Ingest) && !cluster.has(Role::Jobs);
     let query = file.query.config()?;
     let pg_auth = file.pg.auth()?;
     let mut monitors = validate_monitors(&file.monitors)?;

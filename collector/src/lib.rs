@@ -11,6 +11,11 @@
 //! decoded request ─▶ Normalizer ─▶ Wal::append (group commit, fdatasync) ─▶ HotBuffer ─▶ OK
 //!                                                                    flush ─▶ Store (Delta) ─▶ Wal::remove_through
 //! ```
+//!
+//! A node that neither ingests nor runs the jobs (a query node, issue 14) appends only
+//! its own audit rows, a few per minute: it opens the collector in direct mode
+//! ([`CollectorConfig::direct`]), where [`Collector::append`] commits the rows to their
+//! table before it answers, and there is no WAL, hot batch or flush.
 
 pub mod error;
 pub mod follower;
@@ -68,6 +73,12 @@ pub struct CollectorConfig {
     /// Whether this node compacts, vacuums and applies retention (the `jobs` role: one
     /// node of a deployment does); without it the flusher only flushes.
     pub maintenance: bool,
+    /// Direct mode, for a node with neither the `ingest` nor the `jobs` role: no WAL (the
+    /// data directory's `wal/` is neither created nor written), and every
+    /// [`Collector::append`] is one Delta commit, made before it answers. The commits
+    /// carry the `txn` `vigil-direct/<node_id>` ([`schemas::paths::direct_app_id`]) with
+    /// a sequence of their own, so an append whose answer was lost is not written twice.
+    pub direct: bool,
 }
 
 impl CollectorConfig {
@@ -86,6 +97,7 @@ impl CollectorConfig {
             vacuum_retention: Duration::from_secs(3600),
             retention: retention::Retention::forever(),
             maintenance: true,
+            direct: false,
         }
     }
 }
@@ -105,8 +117,10 @@ pub struct Collector {
     config: CollectorConfig,
     normalizer: Normalizer,
     hot: Arc<HotBuffer>,
-    wal: Wal,
+    /// `None` in direct mode.
+    wal: Option<Wal>,
     store: Mutex<Store>,
+    /// The last durable sequence: of the WAL, or in direct mode of the direct commits.
     durable: Arc<AtomicU64>,
     closing: AtomicBool,
     /// Starts as [`CollectorConfig::maintenance`]; cleared for good when the jobs lease
@@ -123,6 +137,10 @@ impl Collector {
     /// When this returns, every record acknowledged before the last stop is in the hot
     /// buffer or a Delta table, exactly once.
     ///
+    /// In direct mode ([`CollectorConfig::direct`]) there is nothing to replay and no WAL
+    /// is opened; a WAL left from when the node had the `ingest` or `jobs` role is an
+    /// error while it holds rows the tables do not.
+    ///
     /// # Errors
     /// When a table or the WAL directory cannot be read or written.
     pub async fn open(config: CollectorConfig, normalizer: Normalizer) -> Result<Arc<Collector>> {
@@ -135,6 +153,18 @@ impl Collector {
             versions[table.index()] = store.version(table);
         }
         let hot = Arc::new(HotBuffer::new(versions));
+        if config.direct {
+            refuse_unflushed_wal(&config).await?;
+            let last = committed.iter().copied().max().unwrap_or(0);
+            return Ok(Self::assemble(
+                config,
+                normalizer,
+                hot,
+                None,
+                store,
+                Arc::new(AtomicU64::new(last)),
+            ));
+        }
         let dir = wal_dir(&config.data_dir);
         let replay = wal::replay(&dir, true)?;
         let mut replayed = 0usize;
@@ -179,8 +209,26 @@ impl Collector {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "WAL replayed"
         );
+        Ok(Self::assemble(
+            config,
+            normalizer,
+            hot,
+            Some(wal),
+            store,
+            durable,
+        ))
+    }
+
+    fn assemble(
+        config: CollectorConfig,
+        normalizer: Normalizer,
+        hot: Arc<HotBuffer>,
+        wal: Option<Wal>,
+        store: Store,
+        durable: Arc<AtomicU64>,
+    ) -> Arc<Collector> {
         let maintenance = AtomicBool::new(config.maintenance);
-        Ok(Arc::new(Collector {
+        Arc::new(Collector {
             config,
             normalizer,
             hot,
@@ -190,7 +238,7 @@ impl Collector {
             closing: AtomicBool::new(false),
             maintenance,
             flush_wanted: Notify::new(),
-        }))
+        })
     }
 
     /// The normaliser the receivers map requests with.
@@ -201,7 +249,7 @@ impl Collector {
     /// Why intake refuses every append now (a full disk, a failing WAL device), until a
     /// WAL write succeeds again; `None` while it takes data. For `/readyz`.
     pub fn intake_fault(&self) -> Option<wal::WriteFault> {
-        self.wal.fault()
+        self.wal.as_ref().and_then(Wal::fault)
     }
 
     /// The consistent-snapshot source for queries.
@@ -211,8 +259,9 @@ impl Collector {
 
     /// Makes a normalised request durable and visible.
     ///
-    /// When this returns `Ok`, the rows are in an fsynced WAL record and visible to the
-    /// next snapshot. `Ok(None)` when there was nothing to store.
+    /// When this returns `Ok`, the rows are in an fsynced WAL record (in direct mode, a
+    /// Delta commit) and visible to the next snapshot. `Ok(None)` when there was nothing
+    /// to store.
     ///
     /// # Errors
     /// [`Error::Overloaded`] when the hot buffer is over its budget or the WAL queue is
@@ -235,7 +284,8 @@ impl Collector {
     }
 
     /// Appends batches of the given tables to the WAL; the appends of one group commit
-    /// share a record, their batches joined per table (see [`Collector::ingest`]).
+    /// share a record, their batches joined per table (see [`Collector::ingest`]). In
+    /// direct mode, commits them instead, one commit per table ([`Collector::commit`]).
     ///
     /// # Errors
     /// As [`Collector::ingest`].
@@ -246,6 +296,9 @@ impl Collector {
         if self.closing.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        let Some(wal) = &self.wal else {
+            return self.commit(batches).await;
+        };
         let held = self.hot.bytes();
         if held >= self.config.flush_bytes {
             self.flush_wanted.notify_one();
@@ -256,11 +309,44 @@ impl Collector {
                 "the hot buffer is over its memory budget while a flush catches up",
             ));
         }
-        self.wal.append(batches).await
+        wal.append(batches).await
+    }
+
+    /// Direct mode's append: each table's batches in one Delta commit, through the
+    /// store's retries, recording the next direct sequence in the `txn`
+    /// `vigil-direct/<node_id>`. Returns that sequence once every commit landed; the new
+    /// versions show in the next snapshot (read-your-writes, as with the WAL).
+    ///
+    /// # Errors
+    /// When a commit fails (after the conflict retries); tables committed before it keep
+    /// their rows, so a retried call may store those twice.
+    async fn commit(&self, batches: Vec<(Table, arrow::record_batch::RecordBatch)>) -> Result<u64> {
+        let mut grouped: Vec<(Table, Vec<arrow::record_batch::RecordBatch>)> = Vec::new();
+        for (table, batch) in batches {
+            match grouped.iter_mut().find(|(t, _)| *t == table) {
+                Some((_, batches)) => batches.push(batch),
+                None => grouped.push((table, vec![batch])),
+            }
+        }
+        let mut store = self.store.lock().await;
+        let sequence = self.durable.load(Ordering::Acquire) + 1;
+        for (table, batches) in grouped {
+            // Other nodes' commits first, so that the commit is planned on the newest
+            // version instead of losing races to every version it missed.
+            store.refresh(table).await?;
+            let version = store.append(table, &batches, sequence).await?;
+            self.hot.set_version(table, version);
+        }
+        self.durable.store(sequence, Ordering::Release);
+        Ok(sequence)
     }
 
     /// Runs flushes and compactions until [`Collector::shutdown`]. Spawn it once.
     pub async fn run_flusher(self: Arc<Self>) {
+        if self.wal.is_none() {
+            // Direct mode: nothing to flush, and no jobs role to compact.
+            return;
+        }
         let mut last_compaction = Instant::now();
         let mut retention_due = self.config.retention.first_run(Instant::now());
         loop {
@@ -297,6 +383,10 @@ impl Collector {
     /// # Errors
     /// When a commit fails; what was not committed stays hot and in the WAL.
     pub async fn flush(&self) -> Result<()> {
+        let Some(wal) = &self.wal else {
+            // Direct mode: every append is committed already.
+            return Ok(());
+        };
         let mut store = self.store.lock().await;
         let through = self.durable.load(Ordering::Acquire);
         let started = Instant::now();
@@ -331,7 +421,7 @@ impl Collector {
                 "flushed"
             );
         }
-        self.wal.remove_through(through)?;
+        wal.remove_through(through)?;
         Ok(())
     }
 
@@ -384,21 +474,40 @@ impl Collector {
     pub async fn shutdown(&self) -> Result<()> {
         self.closing.store(true, Ordering::Release);
         self.flush_wanted.notify_one();
-        self.wal.close();
+        if let Some(wal) = &self.wal {
+            wal.close();
+        }
         self.flush().await?;
         Ok(())
     }
 }
 
-/// A follower of the tables `config` names, for a node without a WAL of its own (the
-/// `query` role alone): its snapshots are the newest committed versions, polled by
-/// [`Follower::run`], which the caller spawns.
+/// Direct mode's check at open: a WAL left in the data directory from when the node had
+/// the `ingest` or `jobs` role must hold nothing the tables lack, since no flush will
+/// ever move it there now.
 ///
 /// # Errors
-/// When a table cannot be opened or its log listed.
-pub async fn follow_tables(config: &CollectorConfig) -> Result<Arc<Follower>> {
-    let store = Store::open_read_only(config).await?;
-    Follower::open(Table::ALL.map(|t| store.log_store(t)).to_vec()).await
+/// [`Error::Failed`] naming the directory and the rows it holds; errors reading it.
+async fn refuse_unflushed_wal(config: &CollectorConfig) -> Result<()> {
+    let dir = wal_dir(&config.data_dir);
+    if !dir.exists() {
+        return Ok(());
+    }
+    let as_ingest = CollectorConfig {
+        direct: false,
+        ..config.clone()
+    };
+    let left = open_read_only(&as_ingest).await?;
+    let rows: usize = Table::ALL.into_iter().map(|t| left.rows(t)).sum();
+    if rows > 0 {
+        return Err(Error::Failed(format!(
+            "{} holds {rows} acknowledged rows that are not in the tables yet, and a node \
+             with neither the ingest nor the jobs role keeps no WAL; start it once with the \
+             ingest role so that they are flushed",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// A read-only view of a stopped (or crashed) daemon's data directory, for offline

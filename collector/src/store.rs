@@ -49,7 +49,7 @@ use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
-use schemas::paths::{TablesLocation, WAL_APP_ID, wal_app_id};
+use schemas::paths::{TablesLocation, WAL_APP_ID, direct_app_id, wal_app_id};
 use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored_time_column};
 
 pub(crate) use location::load;
@@ -129,7 +129,8 @@ pub fn cluster_key(table: Table) -> Option<&'static [&'static str]> {
 /// Delta tables of every stored table.
 pub struct Store {
     location: TablesLocation,
-    /// The `txn` application id this node's commits carry.
+    /// The `txn` application id this node's commits carry (`vigil-wal/<node_id>`, or in
+    /// the collector's direct mode `vigil-direct/<node_id>`).
     app_id: String,
     /// Whether replay also reads [`WAL_APP_ID`] (the tables are the default ones of a data
     /// directory, which a single node wrote before node ids).
@@ -179,8 +180,12 @@ impl Store {
     fn with_tables(config: &CollectorConfig, tables: Vec<DeltaTable>) -> Store {
         Store {
             location: config.tables.clone(),
-            app_id: wal_app_id(&config.node_id),
-            legacy_app_id: config.tables.is_default_for(&config.data_dir),
+            app_id: if config.direct {
+                direct_app_id(&config.node_id)
+            } else {
+                wal_app_id(&config.node_id)
+            },
+            legacy_app_id: !config.direct && config.tables.is_default_for(&config.data_dir),
             tables,
             unsettled: [false; Table::ALL.len()],
         }
@@ -260,7 +265,7 @@ impl Store {
     ///
     /// # Errors
     /// When the log cannot be read.
-    async fn refresh(&mut self, table: Table) -> Result<()> {
+    pub(crate) async fn refresh(&mut self, table: Table) -> Result<()> {
         let delta = &mut self.tables[table.index()];
         if delta.version().is_none() {
             return Ok(());

@@ -58,6 +58,16 @@ fn rows(collector: &Collector) -> (usize, Option<i64>) {
     )
 }
 
+/// Span rows in the store's current version, from its partitions' statistics.
+fn stored_spans(store: &Store) -> u64 {
+    store
+        .partitions(Table::Spans)
+        .unwrap()
+        .iter()
+        .map(|p| p.rows.unwrap())
+        .sum()
+}
+
 async fn ingest(collector: &Collector, first: u64, spans: u64) -> Result<Option<u64>> {
     let normalized = collector.normalizer().traces(&request(first, spans));
     collector.ingest(&normalized).await
@@ -188,12 +198,7 @@ async fn an_upgraded_data_dir_replays_nothing_twice() {
     reopened.flush().await.unwrap();
     let store = Store::open(&config).await.unwrap();
     assert_eq!(store.committed_sequence(Table::Spans).await.unwrap(), 5);
-    let stored: u64 = store
-        .partitions(Table::Spans)
-        .unwrap()
-        .iter()
-        .map(|p| p.rows.unwrap())
-        .sum();
+    let stored = stored_spans(&store);
     assert_eq!(stored, 50, "every acknowledged span once");
 
     // Elsewhere than the data directory's own tables, the legacy id is not this node's.
@@ -214,4 +219,44 @@ async fn an_upgraded_data_dir_replays_nothing_twice() {
     moved.node_id = "someone-else".into();
     let store = Store::open_read_only(&moved).await.unwrap();
     assert_eq!(store.committed_sequence(Table::Spans).await.unwrap(), 0);
+}
+
+/// Direct mode (a node with neither the ingest nor the jobs role): an `Ok` append is a
+/// Delta commit already, visible at once; no WAL directory appears, a reopen replays
+/// nothing, and the sequence goes on from the `txn` `vigil-direct/<node_id>`. A WAL left
+/// with rows the tables lack refuses direct mode instead of dropping them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_mode_commits_each_append_and_keeps_no_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = CollectorConfig::new(dir.path());
+    config.direct = true;
+    let collector = Collector::open(config.clone(), normalizer()).await.unwrap();
+    assert_eq!(ingest(&collector, 0, 10).await.unwrap(), Some(1));
+    assert_eq!(ingest(&collector, 10, 10).await.unwrap(), Some(2));
+    assert_eq!(rows(&collector), (0, Some(2)), "two commits, nothing hot");
+    assert_eq!(collector.file_count(Table::Spans).await, 2);
+    collector.shutdown().await.unwrap();
+    assert!(!dir.path().join("wal").exists(), "no WAL directory");
+
+    let reopened = Collector::open(config.clone(), normalizer()).await.unwrap();
+    assert_eq!(rows(&reopened), (0, Some(2)), "nothing to replay");
+    assert_eq!(ingest(&reopened, 20, 10).await.unwrap(), Some(3));
+    let store = Store::open_read_only(&config).await.unwrap();
+    assert_eq!(store.committed_sequence(Table::Spans).await.unwrap(), 3);
+    let stored = stored_spans(&store);
+    assert_eq!(stored, 30);
+    drop(reopened);
+
+    // The same directory with the ingest role: an acknowledged record left unflushed…
+    config.direct = false;
+    let ingesting = Collector::open(config.clone(), normalizer()).await.unwrap();
+    ingest(&ingesting, 100, 5).await.unwrap();
+    drop(ingesting);
+    // …must not be stranded by a restart without it.
+    config.direct = true;
+    let refused = Collector::open(config, normalizer()).await.err().unwrap();
+    assert!(
+        refused.to_string().contains("5 acknowledged rows"),
+        "{refused}"
+    );
 }

@@ -85,6 +85,14 @@ pub fn wal_app_id(node_id: &str) -> String {
     format!("{WAL_APP_ID}/{node_id}")
 }
 
+/// The Delta `txn` application id of node `node_id`'s direct commits
+/// (`vigil-direct/<node_id>`): a node without a WAL (neither the `ingest` nor the `jobs`
+/// role) numbers its appends itself, apart from any WAL sequence that node id had, so
+/// that an append whose answer was lost is recognised and not written twice.
+pub fn direct_app_id(node_id: &str) -> String {
+    format!("vigil-direct/{node_id}")
+}
+
 /// The URL schemes [`TablesLocation::parse`] accepts, besides plain paths: local
 /// (`file`), Amazon S3 and S3-compatible stores (`s3`, `s3a`), Google Cloud Storage
 /// (`gs`), Azure Blob Storage / ADLS Gen2 (`az`, `adl`, `azure`, `abfs`, `abfss`); the

@@ -214,20 +214,13 @@ async fn serve(
     let flusher = tokio::spawn(collector.clone().run_flusher());
     // On shared tables every node follows the others' commits: a node that writes (ingest,
     // or the jobs' drift and alert rows) shows them beside its own hot rows; a query-only
-    // node reads committed versions alone.
-    let follower = match (cluster.shared, ingest || jobs_role) {
-        (false, _) => None,
-        (true, true) => Some(collector.follow().await.context("following the tables")?),
-        (true, false) => Some(
-            collector::follow_tables(&settings.collector)
-                .await
-                .context("following the tables")?,
-        ),
+    // node (no WAL: its audit rows are committed as they come) beside its own commits.
+    let follower = if cluster.shared {
+        Some(collector.follow().await.context("following the tables")?)
+    } else {
+        None
     };
-    let source: Arc<dyn SnapshotSource> = match &follower {
-        Some(follower) if !(ingest || jobs_role) => follower.clone(),
-        _ => collector.snapshots(),
-    };
+    let source: Arc<dyn SnapshotSource> = collector.snapshots();
     // Users (HTTP, PostgreSQL, reports, pages) and the jobs have separate engines: their
     // own memory pools and permits, so that a flood of user queries never starves a
     // monitor. The jobs' engine plans for their one thread.

@@ -152,6 +152,7 @@ fn a_cluster_node_gets_its_id_and_roles_and_monitors_wait_for_other_nodes_commit
     assert_eq!(settings.collector.node_id, "jobs-1");
     assert_eq!(settings.cluster.roles.names(), "query,jobs");
     assert!(settings.collector.maintenance);
+    assert!(!settings.collector.direct, "the jobs node keeps a WAL");
     // lateness 10 s + flush interval 2 s + commit grace 3 s.
     assert_eq!(settings.monitors[0].lateness_ns, 15_000_000_000);
     let args = ServeArgs {
@@ -160,4 +161,14 @@ fn a_cluster_node_gets_its_id_and_roles_and_monitors_wait_for_other_nodes_commit
     };
     let settings = resolve(&args).unwrap();
     assert!(!settings.collector.maintenance);
+    assert!(!settings.collector.direct, "an ingest node keeps its WAL");
+    let args = ServeArgs {
+        roles: Some("query".into()),
+        ..ServeArgs::default()
+    };
+    let settings = resolve(&args).unwrap();
+    assert!(
+        settings.collector.direct,
+        "a query-only node commits its audit rows directly, without a WAL"
+    );
 }

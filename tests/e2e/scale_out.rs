@@ -7,7 +7,8 @@
 //! meanwhile. Then every acknowledged span is present exactly once, read through the query
 //! node's SQL API and through Python `deltalake`; a monitor on the jobs node alarms on a
 //! latency shift sent to one ingest node only; a second `jobs` node refuses to start while
-//! the first holds the lease; the query node has no OTLP listener.
+//! the first holds the lease; the query node has no OTLP listener and no WAL (its audit
+//! rows are committed directly; it restarts with nothing to replay).
 //!
 //! The tables are in a local S3 server (moto, [`crate::s3`]), which the five share.
 
@@ -331,10 +332,48 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     assert_eq!(alarms(false), 0);
     assert!(alarms(true) >= 1);
 
+    // The query node keeps no WAL: its own audit rows are committed to the shared `audit`
+    // table before they are acknowledged (its `config.loaded`, written before it said
+    // ready, is visible to it at once), and a restart has nothing to replay.
+    let loaded = |daemon: &Daemon| {
+        daemon.count(
+            "SELECT count(*) FROM audit WHERE action = 'config.loaded' \
+             AND strpos(details, '\"node_id\":\"query-1\"') > 0",
+        )
+    };
+    assert_eq!(loaded(&query), 1);
+    assert!(query.terminate().success());
+    assert_no_wal(&query_node);
+    let query = query_node.start(&config);
+    assert_eq!(
+        loaded(&query),
+        2,
+        "the restarted query node's row joins the first"
+    );
+    assert_eq!(
+        query.count("SELECT count(*) FROM spans WHERE service_name = 'load'"),
+        spans,
+        "the restarted query node serves the same rows"
+    );
+
     // Graceful stops: every node exits 0, the jobs node releasing its lease.
     for daemon in ingest.into_iter().flatten() {
         assert!(daemon.terminate().success());
     }
     assert!(query.terminate().success());
+    assert_no_wal(&query_node);
     assert!(jobs.terminate().success());
+}
+
+/// Asserts that `node`'s data directory has no WAL: no `wal/` directory, so no segment.
+fn assert_no_wal(node: &Node) {
+    let entries: Vec<String> = std::fs::read_dir(&node.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !entries.iter().any(|e| e == "wal"),
+        "{}: the data directory holds {entries:?}",
+        node.id
+    );
 }

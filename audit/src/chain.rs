@@ -526,7 +526,10 @@ mod tests {
             .collect()
     }
 
-    fn verdicts(rows: &[Row]) -> Vec<(String, usize, Option<(u64, Problem)>)> {
+    /// A node's chain as the tests compare it: node, rows, first break.
+    type Verdict = (String, usize, Option<(u64, Problem)>);
+
+    fn verdicts(rows: &[Row]) -> Vec<Verdict> {
         verify_nodes(rows)
             .into_iter()
             .map(|n| {

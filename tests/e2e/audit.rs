@@ -319,6 +319,13 @@ fn a_data_dir_from_before_node_ids_keeps_its_chain_beside_the_nodes_new_one() {
     let data = dir.path().join("data");
     let legacy = python("legacy_audit.py", &audit_table(&data), &["3"]);
     let last_hash = legacy["last_hash"].as_str().unwrap().to_owned();
+    let legacy_line =
+        format!("audit: (no node): 3 rows, chain intact (last seq 3, hash {last_hash})");
+    // Offline, before any daemon upgraded it: the missing column reads as null.
+    assert_eq!(
+        verified(&["--data-dir", data.to_str().unwrap()]),
+        [legacy_line.clone()]
+    );
 
     let daemon = Daemon::start(&data, None);
     let node = node_id(&data);
@@ -328,10 +335,7 @@ fn a_data_dir_from_before_node_ids_keeps_its_chain_beside_the_nodes_new_one() {
     );
     let expected = |lines: &[String]| {
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert_eq!(
-            lines[0],
-            format!("audit: (no node): 3 rows, chain intact (last seq 3, hash {last_hash})")
-        );
+        assert_eq!(lines[0], legacy_line);
         assert!(
             lines[1].starts_with(&format!(
                 "audit: node {node}: 1 rows, chain intact (last seq 1, hash "

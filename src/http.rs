@@ -2,6 +2,7 @@
 //! the web pages on the HTTP port, one module per resource; OTLP/HTTP is served there too (by
 //! [`crate::otlp::http`]) for setups with one port.
 
+mod alert_table;
 mod alerts;
 mod api;
 mod monitors;
@@ -45,8 +46,10 @@ pub struct AppState {
     pub monitors: Arc<Vec<Arc<analytics::monitor::Monitor>>>,
     /// The configured `[[rule]]`s.
     pub rules: Arc<Vec<analytics::rule::Rule>>,
-    /// The alert dispatcher: alerts, silences, the rollback-hook switch.
-    pub dispatcher: Arc<::alerts::Dispatcher>,
+    /// The alert dispatcher: alerts, silences, the rollback-hook switch. Only on the node
+    /// with the `jobs` role, which owns the alert outbox; elsewhere `None`, and alerts are
+    /// read from the `alerts` table ([`alert_table`]).
+    pub dispatcher: Option<Arc<::alerts::Dispatcher>>,
     /// `[alerting] dry_run`: notifications are recorded, never sent.
     pub dry_run: bool,
     /// The audit log: handlers record what they changed, the guards what they refused.
@@ -58,6 +61,9 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::session::Sessions>,
     /// The roles this node plays: which route groups it serves.
     pub roles: Roles,
+    /// Where the tables live: a node without `jobs` reads the jobs lease there to name
+    /// the jobs node in its refusals.
+    pub tables: schemas::paths::TablesLocation,
 }
 
 /// Routes of the API port, each group behind the scope it needs (docs/security.md):
@@ -69,7 +75,12 @@ pub struct AppState {
 /// A node serves the groups of its roles ([`crate::cluster`]): scores and OTLP/HTTP with
 /// `ingest`; SQL, the cost report and the pages with `query`; monitors, rules, alerts,
 /// silences and the rollback switch with `jobs` (the node that owns the alert outbox);
-/// health and `/metrics` always.
+/// health and `/metrics` always. A node with `query` but not `jobs` answers
+/// `GET /api/v1/alerts` from the `alerts` table and refuses silences and the switch with
+/// 421 ([`alert_table`]).
+///
+/// # Panics
+/// When a node with the `jobs` role has no dispatcher (the wiring's bug).
 pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
     let limit = state.max_body_bytes;
     let need = |need: Need| from_fn_with_state((guard.clone(), need), require);
@@ -99,10 +110,29 @@ pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
     let metrics = Router::new()
         .route("/metrics", get(api::metrics))
         .route_layer(need(Need::Metrics));
+    let alerts_elsewhere = Router::new()
+        .route("/api/v1/alerts", get(alert_table::list))
+        .route(
+            "/api/v1/silences",
+            get(alert_table::on_jobs_node).post(alert_table::on_jobs_node),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            get(alert_table::on_jobs_node).delete(alert_table::on_jobs_node),
+        )
+        .route(
+            "/api/v1/rollback-hooks",
+            get(alert_table::on_jobs_node).put(alert_table::on_jobs_node),
+        )
+        .route_layer(need(Need::ReadOrAdmin));
     let health = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz));
     let roles = state.roles;
+    assert!(
+        !roles.has(Role::Jobs) || state.dispatcher.is_some(),
+        "a jobs node has the alert dispatcher"
+    );
     let only = |role: Role, router: Router<AppState>| {
         if roles.has(role) {
             router
@@ -117,6 +147,11 @@ pub fn api_router(state: AppState, guard: Arc<Guard>) -> Router {
     let mut router = only(Role::Ingest, ingest)
         .merge(only(Role::Jobs, resources))
         .merge(only(Role::Query, report))
+        .merge(if roles.has(Role::Query) && !roles.has(Role::Jobs) {
+            alerts_elsewhere
+        } else {
+            Router::new()
+        })
         .layer(from_fn(json_only))
         .merge(only(Role::Query, query))
         .merge(metrics)

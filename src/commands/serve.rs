@@ -258,7 +258,12 @@ async fn serve(
     // `[tls]`: read at start (a bad file is a config error), reloaded when files change.
     let tls = crate::tls::Tls::load(&settings.tls)?;
     let tls_for = |role| tls.as_ref().map(|t| t.acceptor(role));
-    let dispatcher = open_dispatcher(&settings, http_addr).await?;
+    // The alert outbox is the jobs node's alone: other nodes read alerts from the table.
+    let dispatcher = if jobs_role {
+        Some(open_dispatcher(&settings, http_addr).await?)
+    } else {
+        None
+    };
     let mut warnings = Vec::new();
     let ingest_addrs: Vec<SocketAddr> = [grpc_addr, otlp_http_addr, Some(http_addr)]
         .into_iter()
@@ -270,7 +275,7 @@ async fn serve(
             Arc::new(move |actor, peer, reason| auditor.denied(actor, peer, reason))
         }),
     );
-    if let Some(warning) = dispatcher.rollback_warning() {
+    if let Some(warning) = dispatcher.as_ref().and_then(|d| d.rollback_warning()) {
         warnings.push(warning.to_owned());
     }
     if settings.tokens.enabled() {
@@ -297,6 +302,7 @@ async fn serve(
         warnings: Arc::new(warnings),
         sessions: Arc::new(auth::session::Sessions::new(tls.is_some())),
         roles: cluster.roles,
+        tables: settings.collector.tables.clone(),
     };
     let mut endpoints = serde_json::json!({
         "http": http_addr.to_string(),
@@ -391,7 +397,7 @@ async fn serve(
         jobs_stop_tx,
         collector.clone(),
     ));
-    let jobs = jobs_role.then(|| {
+    let jobs = dispatcher.as_ref().map(|dispatcher| {
         let monitors = runtimes.jobs.spawn(jobs::monitors::run(
             analytics::monitor::Scheduler::new(settings.monitors.clone()),
             jobs_engine.clone(),
@@ -478,7 +484,7 @@ async fn serve(
         otlp_http?.context("OTLP/HTTP server")?;
     }
     api?.context("HTTP API server")?;
-    if let Some(copier) = copier {
+    if let (Some(copier), Some(dispatcher)) = (copier, &dispatcher) {
         // No evaluation comes any more: a last delivery pass, then its records into
         // `alerts` while the collector still takes appends.
         match dispatcher.drain(ALERT_DRAIN_TIMEOUT).await {

@@ -30,8 +30,12 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
+use std::sync::Arc;
+
+use ::alerts::Dispatcher;
+
 use super::api::api_error;
+use super::{AppState, alert_table};
 use crate::auth::Principal;
 
 /// Records a change in the `audit` table, as `principal`, with `details` (before and
@@ -67,12 +71,32 @@ fn gettable(view: &SilenceView) -> Value {
     value
 }
 
+/// The dispatcher, or on a node without `jobs` the refusal naming the jobs node
+/// ([`alert_table::refusal`]).
+async fn dispatcher(state: &AppState) -> Result<&Arc<Dispatcher>, Refusal> {
+    match &state.dispatcher {
+        Some(dispatcher) => Ok(dispatcher),
+        None => Err(alert_table::refusal(state).await),
+    }
+}
+
+/// Answers `$refusal` as an API error.
+macro_rules! or_refuse {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err((status, code, message)) => return api_error(status, code, message),
+        }
+    };
+}
+
 /// `GET /api/v1/alerts`.
 pub async fn list(State(state): State<AppState>) -> Response {
-    let alerts = state.dispatcher.alerts(Utc::now()).await;
+    let dispatcher = or_refuse!(dispatcher(&state).await);
+    let alerts = dispatcher.alerts(Utc::now()).await;
     Json(json!({
         "alerts": alerts,
-        "rollback_hooks": state.dispatcher.rollback_hooks().await,
+        "rollback_hooks": dispatcher.rollback_hooks().await,
         "dry_run": state.dry_run,
     }))
     .into_response()
@@ -117,25 +141,17 @@ pub(super) async fn create_silence(
     principal: &Principal,
     spec: SilenceSpec,
 ) -> Result<String, Refusal> {
+    let dispatcher = dispatcher(state).await?;
     let now = Utc::now();
     let before = match spec.id.as_deref() {
-        Some(id) => state
-            .dispatcher
-            .silence(id, now)
-            .await
-            .map(|v| gettable(&v)),
+        Some(id) => dispatcher.silence(id, now).await.map(|v| gettable(&v)),
         None => None,
     };
-    let id = state
-        .dispatcher
+    let id = dispatcher
         .put_silence(spec, &principal.actor, now)
         .await
         .map_err(|e| refusal(&e))?;
-    let after = state
-        .dispatcher
-        .silence(&id, now)
-        .await
-        .map(|v| gettable(&v));
+    let after = dispatcher.silence(&id, now).await.map(|v| gettable(&v));
     let action = if before.is_some() {
         "silence.update"
     } else {
@@ -154,8 +170,8 @@ pub(super) async fn create_silence(
 
 /// `GET /api/v1/silences`.
 pub async fn silences(State(state): State<AppState>) -> Response {
-    let list: Vec<Value> = state
-        .dispatcher
+    let dispatcher = or_refuse!(dispatcher(&state).await);
+    let list: Vec<Value> = dispatcher
         .silences(Utc::now())
         .await
         .iter()
@@ -166,7 +182,8 @@ pub async fn silences(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v1/silences/{id}`.
 pub async fn silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.dispatcher.silence(&id, Utc::now()).await {
+    let dispatcher = or_refuse!(dispatcher(&state).await);
+    match dispatcher.silence(&id, Utc::now()).await {
         Some(view) => Json(gettable(&view)).into_response(),
         None => alert_error(&::alerts::Error::UnknownSilence(id)),
     }
@@ -190,19 +207,14 @@ pub(super) async fn expire(
     principal: &Principal,
     id: &str,
 ) -> Result<Value, Refusal> {
+    let dispatcher = dispatcher(state).await?;
     let now = Utc::now();
-    let before = state
-        .dispatcher
-        .silence(id, now)
-        .await
-        .map(|v| gettable(&v));
-    state
-        .dispatcher
+    let before = dispatcher.silence(id, now).await.map(|v| gettable(&v));
+    dispatcher
         .expire_silence(id, &principal.actor, now)
         .await
         .map_err(|e| refusal(&e))?;
-    let view = state
-        .dispatcher
+    let view = dispatcher
         .silence(id, now)
         .await
         .ok_or_else(|| refusal(&::alerts::Error::UnknownSilence(id.to_owned())))?;
@@ -227,7 +239,8 @@ struct Switch {
 
 /// `GET /api/v1/rollback-hooks`: `{"enabled", "source", "set_by", "set_at"}`.
 pub async fn rollback_hooks(State(state): State<AppState>) -> Response {
-    Json(state.dispatcher.rollback_switch()).into_response()
+    let dispatcher = or_refuse!(dispatcher(&state).await);
+    Json(dispatcher.rollback_switch()).into_response()
 }
 
 /// `PUT /api/v1/rollback-hooks` `{"enabled": false}`: while off, notifications to
@@ -261,9 +274,9 @@ pub(super) async fn switch(
     principal: &Principal,
     enabled: bool,
 ) -> Result<::alerts::RollbackSwitch, Refusal> {
-    let before = state.dispatcher.rollback_switch();
-    let now = state
-        .dispatcher
+    let dispatcher = dispatcher(state).await?;
+    let before = dispatcher.rollback_switch();
+    let now = dispatcher
         .set_rollback_hooks(enabled, &principal.actor)
         .await
         .map_err(|e| refusal(&e))?;

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use super::AppState;
 mod sign_in;
 
+use super::alert_table;
 use super::alerts as alerts_api;
 use crate::auth::Guard;
 use crate::auth::session::{self, Viewer};
@@ -159,10 +160,18 @@ where
     }
 }
 
-/// The alert engine's alerts as the pages take them.
-async fn alert_infos(state: &AppState) -> Vec<alerts_page::AlertInfo> {
-    state
-        .dispatcher
+/// The alerts as the pages take them: the alert engine's on the jobs node, elsewhere
+/// those of the `alerts` table ([`table_alert_infos`]); with the notice that says so.
+async fn alert_infos(
+    state: &AppState,
+) -> Result<(Vec<alerts_page::AlertInfo>, Option<String>), pages::Error> {
+    let Some(dispatcher) = &state.dispatcher else {
+        let read = alert_table::read(state)
+            .await
+            .map_err(|e| pages::Error::Shape(format!("{e:#}")))?;
+        return Ok((table_alert_infos(&read.alerts), Some(read.notice())));
+    };
+    let infos = dispatcher
         .alerts(Utc::now())
         .await
         .into_iter()
@@ -196,6 +205,34 @@ async fn alert_infos(state: &AppState) -> Vec<alerts_page::AlertInfo> {
                 dashboard_path: path,
             }
         })
+        .collect();
+    Ok((infos, None))
+}
+
+/// The alerts read from the `alerts` table as the pages take them: what the table lacks
+/// (value, silences, receivers, rollback watch, series) is empty; a monitor's alert links
+/// to its monitor page.
+fn table_alert_infos(alerts: &[alert_table::TableAlert]) -> Vec<alerts_page::AlertInfo> {
+    alerts
+        .iter()
+        .map(|a| {
+            let monitor = a.labels.get(::alerts::labels::MONITOR).cloned();
+            alerts_page::AlertInfo {
+                dashboard_path: monitor
+                    .as_deref()
+                    .map(|m| format!("/monitors/{}", encode(m))),
+                monitor,
+                labels: a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                state: a.state.clone(),
+                active_at: a.active_at,
+                starts_at: a.starts_at,
+                ..alerts_page::AlertInfo::default()
+            }
+        })
         .collect()
 }
 
@@ -219,7 +256,13 @@ async fn overview(
         Ok(r) => r,
         Err(e) => return shell.error(&e),
     };
-    let alerts = alert_infos(&state).await;
+    let alerts = match alert_infos(&state).await {
+        Ok((alerts, _)) => alerts,
+        Err(e) => {
+            tracing::warn!(error = %e, "overview: the alerts could not be read");
+            Vec::new()
+        }
+    };
     let (engine, monitors, r) = (state.engine.clone(), state.monitors.clone(), range.clone());
     let data = on_query_runtime(&state, async move {
         pages::overview::load(&engine, &monitors, &alerts, &r).await
@@ -466,12 +509,23 @@ async fn alerts(
         refresh: q.silence.is_none(),
     };
     let now = Utc::now();
-    let alerts = alert_infos(&state).await;
+    let (alerts, elsewhere) = match alert_infos(&state).await {
+        Ok(read) => read,
+        Err(e) => return shell.error(&e),
+    };
+    let Some(dispatcher) = &state.dispatcher else {
+        // No jobs role: the alerts of the table, and the notice in place of the forms.
+        let data = alerts_page::AlertsPage {
+            elsewhere,
+            ..alerts_page::AlertsPage::read_only(alerts, state.dry_run)
+        };
+        return shell.respond(Ok(alerts_page::render(&data, "")));
+    };
     let prefill = q
         .silence
         .and_then(|i| alerts_page::ordered(&alerts).get(i).map(|a| (*a).clone()));
-    let switch = state.dispatcher.rollback_switch();
-    let mut dead: Vec<alerts_page::DeadLetter> = match state.dispatcher.dead_letters().await {
+    let switch = dispatcher.rollback_switch();
+    let mut dead: Vec<alerts_page::DeadLetter> = match dispatcher.dead_letters().await {
         Ok(list) => list
             .into_iter()
             .map(|n| alerts_page::DeadLetter {
@@ -489,8 +543,7 @@ async fn alerts(
     let data = alerts_page::AlertsPage {
         prefill,
         alerts,
-        silences: state
-            .dispatcher
+        silences: dispatcher
             .silences(now)
             .await
             .iter()
@@ -508,6 +561,7 @@ async fn alerts(
         dry_run: state.dry_run,
         dead_letters: dead,
         can_change: viewer.admin,
+        elsewhere: None,
     };
     let csrf = viewer.csrf.clone().unwrap_or_default();
     shell.respond(Ok(alerts_page::render(&data, &csrf)))

@@ -8,7 +8,8 @@
 //! node's SQL API and through Python `deltalake`; a monitor on the jobs node alarms on a
 //! latency shift sent to one ingest node only; a second `jobs` node refuses to start while
 //! the first holds the lease; the query node has no OTLP listener and no WAL (its audit
-//! rows are committed directly; it restarts with nothing to replay).
+//! rows are committed directly; it restarts with nothing to replay), and it shows the jobs
+//! node's alert, read from the `alerts` table.
 //!
 //! The tables are in a local S3 server (moto, [`crate::s3`]), which the five share.
 
@@ -332,6 +333,61 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     assert_eq!(alarms(false), 0);
     assert!(alarms(true) >= 1);
 
+    // The query node has no alert store: its `/api/v1/alerts` reads the jobs node's alert
+    // from the `alerts` table, the page shows it without forms, and a silence is refused
+    // with the jobs node's name.
+    let drift_alert = || {
+        let body = query.get_json("/api/v1/alerts");
+        let alert = body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["labels"]["monitor"] == "drifting-latency")
+            .cloned();
+        alert.map(|alert| (alert, body["source"].clone()))
+    };
+    wait_until(
+        "the jobs node's alert on the query node",
+        Duration::from_secs(30),
+        || drift_alert().is_some(),
+    );
+    let (alert, source) = drift_alert().unwrap();
+    assert!(
+        ["pending", "firing"].contains(&alert["state"].as_str().unwrap()),
+        "{alert}"
+    );
+    assert_eq!(alert["labels"]["alertname"], "drifting-latency", "{alert}");
+    assert_eq!(source["table"], "alerts", "{source}");
+    assert!(source["version"].as_i64().is_some(), "{source}");
+    let refused = query
+        .http
+        .post(query.api("/api/v1/silences"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 421);
+    let refusal: Value = refused.json().unwrap();
+    let message = refusal["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("jobs role") && message.contains("\"jobs-1\""),
+        "{refusal}"
+    );
+    let page = query
+        .http
+        .get(query.api("/alerts"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("drifting-latency") && page.contains("read from the alerts table"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("/alerts/silences"),
+        "no silence form: {page}"
+    );
+
     // The query node keeps no WAL: its own audit rows are committed to the shared `audit`
     // table before they are acknowledged (its `config.loaded`, written before it said
     // ready, is visible to it at once), and a restart has nothing to replay.
@@ -365,15 +421,12 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     assert!(jobs.terminate().success());
 }
 
-/// Asserts that `node`'s data directory has no WAL: no `wal/` directory, so no segment.
+/// Asserts that `node`'s data directory holds `endpoints.json` alone: no WAL (`wal/`), no
+/// alert store (`alerts/`, the jobs node's).
 fn assert_no_wal(node: &Node) {
     let entries: Vec<String> = std::fs::read_dir(&node.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        !entries.iter().any(|e| e == "wal"),
-        "{}: the data directory holds {entries:?}",
-        node.id
-    );
+    assert_eq!(entries, ["endpoints.json"], "{}", node.id);
 }

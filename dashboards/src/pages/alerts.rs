@@ -121,6 +121,32 @@ pub struct AlertsPage {
     pub can_change: bool,
     /// The alert whose labels prefill the silence form (`?silence=FINGERPRINT-or-index`).
     pub prefill: Option<AlertInfo>,
+    /// On a node without the jobs role: where the alerts were read from (the `alerts`
+    /// table) and that silences and the switch live on the jobs node. The page then shows
+    /// this notice in place of the switch, silences and dead letters, and no form.
+    pub elsewhere: Option<String>,
+}
+
+impl AlertsPage {
+    /// A page of `alerts` without the alert store's parts (switch, silences, dead
+    /// letters) and without forms; set [`AlertsPage::elsewhere`] to say why.
+    pub fn read_only(alerts: Vec<AlertInfo>, dry_run: bool) -> Self {
+        AlertsPage {
+            alerts,
+            silences: Vec::new(),
+            switch: SwitchInfo {
+                enabled: false,
+                source: String::new(),
+                set_by: None,
+                set_at: None,
+            },
+            dry_run,
+            dead_letters: Vec::new(),
+            can_change: false,
+            prefill: None,
+            elsewhere: None,
+        }
+    }
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
@@ -148,6 +174,12 @@ pub fn ordered(alerts: &[AlertInfo]) -> Vec<&AlertInfo> {
 pub fn render(data: &AlertsPage, csrf: &str) -> Markup {
     let alerts = ordered(&data.alerts);
     html! {
+        @if let Some(notice) = &data.elsewhere {
+            section #alerts-source {
+                p.notice { (notice) }
+            }
+        }
+        @if data.elsewhere.is_none() {
         section #rollback {
             h2 { "Rollback hooks" }
             p {
@@ -168,6 +200,7 @@ pub fn render(data: &AlertsPage, csrf: &str) -> Markup {
                     button type="submit" { @if data.switch.enabled { "Turn rollback hooks off" } @else { "Turn rollback hooks on" } }
                 }
             }
+        }
         }
         section #alerts {
             h2 { "Alerts" }
@@ -201,6 +234,7 @@ pub fn render(data: &AlertsPage, csrf: &str) -> Markup {
                 }
             }
         }
+        @if data.elsewhere.is_none() {
         section #silences {
             h2 { "Silences" }
             @if data.silences.is_empty() {
@@ -247,6 +281,7 @@ pub fn render(data: &AlertsPage, csrf: &str) -> Markup {
                     }
                 }
             }
+        }
         }
     }
 }
@@ -305,6 +340,28 @@ mod tests {
             dead_letters: vec![],
             can_change,
             prefill: None,
+            elsewhere: None,
+        }
+    }
+
+    #[test]
+    fn a_node_without_jobs_shows_the_notice_in_place_of_the_store_and_the_forms() {
+        let mut data = AlertsPage::read_only(page(true).alerts, false);
+        data.elsewhere = Some("read from the alerts table (version 7)".into());
+        let html = render(&data, "").into_string();
+        assert!(
+            html.contains("read from the alerts table (version 7)"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-state="firing""#));
+        for gone in [
+            "<form",
+            "Silence…",
+            r#"id="rollback""#,
+            r#"id="silences""#,
+            "dead letters",
+        ] {
+            assert!(!html.contains(gone), "{gone}: {html}");
         }
     }
 

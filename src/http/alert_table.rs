@@ -245,3 +245,102 @@ async fn lease_holder(state: &AppState) -> Option<String> {
     let term = collector::lease::newest(&*store).await.ok()??;
     (!term.released && term.expires > Utc::now()).then_some(term.holder)
 }
+
+#[cfg(test)]
+mod tests {
+    use ::alerts::record::{AlertRecord, RecordKind, records_batch};
+    use collector::normalize::{NormalizeConfig, Normalizer};
+    use collector::{Collector, CollectorConfig};
+    use schemas::prices::PriceTable;
+
+    use super::*;
+
+    /// A transition of `fingerprint` from `from` to `to` at window end `minute`.
+    fn transition(seq: u64, fingerprint: &str, from: &str, to: &str, minute: i64) -> AlertRecord {
+        let at = DateTime::from_timestamp(1_767_571_200 + minute * 60, 0).unwrap();
+        let mut r = AlertRecord::new(RecordKind::Transition, at);
+        r.seq = seq;
+        r.fingerprint = fingerprint.to_owned();
+        r.alertname = Some("latency".into());
+        r.labels =
+            format!(r#"{{"alertname":"latency","monitor":"latency","series":"{fingerprint}"}}"#);
+        r.eval_time = Some(at);
+        r.from_state = Some(from.to_owned());
+        r.to_state = Some(to.to_owned());
+        r
+    }
+
+    fn minute(m: i64) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(1_767_571_200 + m * 60, 0)
+    }
+
+    /// Per fingerprint the newest transition wins: a firing alert is listed with the
+    /// window ends that opened its episode and made it fire, a resolved one is dropped, and
+    /// one that fired, resolved and is pending again shows the new episode only.
+    /// Notification rows are not transitions and change nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn current_alerts_are_the_newest_transitions_not_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let normalizer = Normalizer::new(PriceTable::shipped(), NormalizeConfig::default());
+        let collector = Collector::open(CollectorConfig::new(dir.path()), normalizer)
+            .await
+            .unwrap();
+        let mut notification = AlertRecord::new(RecordKind::Notification, Utc::now());
+        notification.seq = 20;
+        notification.fingerprint = "00000000000000aa".into();
+        notification.to_state = Some("resolved".into());
+        let records = vec![
+            transition(1, "00000000000000aa", "inactive", "pending", 1),
+            transition(2, "00000000000000bb", "inactive", "pending", 1),
+            transition(3, "00000000000000cc", "inactive", "pending", 1),
+            transition(4, "00000000000000aa", "pending", "firing", 2),
+            transition(5, "00000000000000bb", "pending", "firing", 2),
+            transition(6, "00000000000000cc", "pending", "firing", 2),
+            transition(7, "00000000000000bb", "firing", "resolved", 3),
+            transition(8, "00000000000000cc", "firing", "resolved", 3),
+            transition(9, "00000000000000cc", "resolved", "pending", 5),
+            notification,
+        ];
+        collector
+            .append(vec![(Table::Alerts, records_batch(&records).unwrap())])
+            .await
+            .unwrap();
+        let engine = QueryEngine::new(
+            collector.snapshots(),
+            schemas::paths::TablesLocation::under_data_dir(dir.path()),
+            analytics::QueryConfig::default(),
+        );
+        let alerts = current(&engine).await.unwrap();
+        let labels = |series: &str| {
+            [
+                ("alertname", "latency"),
+                ("monitor", "latency"),
+                ("series", series),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into()
+        };
+        assert_eq!(
+            alerts,
+            [
+                TableAlert {
+                    fingerprint: "00000000000000aa".into(),
+                    labels: labels("00000000000000aa"),
+                    state: "firing".into(),
+                    active_at: minute(1),
+                    starts_at: minute(2),
+                    last_evaluated: minute(2),
+                },
+                TableAlert {
+                    fingerprint: "00000000000000cc".into(),
+                    labels: labels("00000000000000cc"),
+                    state: "pending".into(),
+                    active_at: minute(5),
+                    starts_at: None,
+                    last_evaluated: minute(5),
+                },
+            ]
+        );
+        collector.shutdown().await.unwrap();
+    }
+}

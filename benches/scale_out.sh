@@ -20,9 +20,9 @@ if [ -z "${VIGIL_BIN:-}" ]; then
   cargo build --release --bin vigil --quiet
 fi
 if [ -z "${VIGIL_LOADGEN:-}" ]; then
-  cargo build --workspace --benches --quiet
+  cargo build --release --bench loadgen --quiet
 fi
-loadgen=${VIGIL_LOADGEN:-$(ls -t "$target"/debug/deps/loadgen-* | grep -v '\.d$' | head -n 1)}
+loadgen=${VIGIL_LOADGEN:-$(ls -t "$target"/release/deps/loadgen-* | grep -v '\.d$' | head -n 1)}
 vigil="${VIGIL_BIN:-$target/release/vigil}"
 root=$(mktemp -d /tmp/vigil-scale-out.XXXXXX)
 cat > "$root/vigil.toml" <<TOML
@@ -41,7 +41,7 @@ start() {
     --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
     --pg-addr 127.0.0.1:0 2> "$dir.log" &
   pids+=($!)
-  until grep -q "vigil is ready" "$dir.log"; do
+  until grep -qs "vigil is ready" "$dir.log"; do
     if ! kill -0 "${pids[-1]}" 2>/dev/null; then cat "$dir.log" >&2; exit 1; fi
     sleep 0.1
   done

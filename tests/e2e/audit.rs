@@ -324,7 +324,7 @@ fn a_data_dir_from_before_node_ids_keeps_its_chain_beside_the_nodes_new_one() {
     // Offline, before any daemon upgraded it: the missing column reads as null.
     assert_eq!(
         verified(&["--data-dir", data.to_str().unwrap()]),
-        [legacy_line.clone()]
+        std::slice::from_ref(&legacy_line)
     );
 
     let daemon = Daemon::start(&data, None);

@@ -1,11 +1,15 @@
 //! The write-ahead log: what makes an OK answer durable.
 //!
-//! One writer thread drains every pending append, joins their batches into one batch per
-//! table, writes them as one record (a sequence number and the Arrow IPC of those batches,
-//! so that replay needs no OTLP decode) with one `write`, `fdatasync`s once and only then
-//! answers all of them (group commit). Joining makes the per-request cost of small requests
-//! (an IPC stream, a frame, a hot batch, a Parquet write later) a per-group cost. Segments are named by their first sequence
-//! and deleted only once every table commit covers them ([`Wal::remove_through`]).
+//! A group commit runs in two stages on two threads. The encoder drains every pending
+//! append, joins their batches into one batch per table and encodes them as one record (a
+//! sequence number and the Arrow IPC of those batches, so that replay needs no OTLP
+//! decode), straight into the buffer that is written. The writer takes every record the
+//! encoder has ready, writes them in sequence order, `fdatasync`s once and only then
+//! answers all of their appends. The encoder prepares the next record while the writer
+//! waits for the disk. Joining makes the per-request cost of small requests (an IPC
+//! stream, a frame, a hot batch, a Parquet write later) a per-group cost. Segments are
+//! named by their first sequence and deleted only once every table commit covers them
+//! ([`Wal::remove_through`]).
 //!
 //! Record framing, little-endian:
 //! ```text

@@ -52,7 +52,19 @@ const END_OF_STREAM: [u8; 8] = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
 /// # Errors
 /// If Arrow IPC encoding fails (it does not for the tables' schemas).
 pub fn encode_payload(batches: &[(Table, RecordBatch)]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(
+    let mut out = Vec::new();
+    encode_payload_into(&mut out, batches)?;
+    Ok(out)
+}
+
+/// [`encode_payload`] appending to `out`: the WAL writer encodes a record's payload
+/// straight after the space kept for its header ([`unsealed_record`]), so the payload is
+/// neither allocated on its own nor copied into a frame.
+///
+/// # Errors
+/// As [`encode_payload`]; `out` may then hold part of a payload.
+pub fn encode_payload_into(out: &mut Vec<u8>, batches: &[(Table, RecordBatch)]) -> Result<()> {
+    out.reserve(
         batches
             .iter()
             .map(|(_, b)| b.get_array_memory_size())
@@ -63,16 +75,16 @@ pub fn encode_payload(batches: &[(Table, RecordBatch)]) -> Result<Vec<u8>> {
         out.push(table.id());
         let len_at = out.len();
         out.extend_from_slice(&[0; 4]);
-        if !encode_known_schema(&mut out, *table, batch)? {
+        if !encode_known_schema(out, *table, batch)? {
             let mut writer =
-                StreamWriter::try_new(&mut out, &batch.schema()).map_err(Error::Arrow)?;
+                StreamWriter::try_new(&mut *out, &batch.schema()).map_err(Error::Arrow)?;
             writer.write(batch).map_err(Error::Arrow)?;
             writer.finish().map_err(Error::Arrow)?;
         }
         let len = (out.len() - len_at - 4) as u32;
         out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes `batch` as an IPC stream with the cached schema message, when the batch is in
@@ -157,14 +169,46 @@ fn upgrade(table: Table, batch: RecordBatch) -> RecordBatch {
     }
 }
 
-/// Appends one framed record to `out`.
+/// Appends one framed record to `out` (the writer seals records in place instead).
+#[cfg(test)]
 pub fn frame(out: &mut Vec<u8>, sequence: u64, payload: &[u8]) {
-    let mut crc = crc32c::crc32c(&sequence.to_le_bytes());
-    crc = crc32c::crc32c_append(crc, payload);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&sequence.to_le_bytes());
+    out.extend_from_slice(&header(sequence, payload.len(), crc32c::crc32c(payload)));
     out.extend_from_slice(payload);
+}
+
+/// A record whose payload is still to be appended and whose header is still to be
+/// written ([`seal`]): `buffer` emptied, with room for the header kept at its start.
+pub fn unsealed_record(buffer: &mut Vec<u8>) {
+    buffer.clear();
+    buffer.extend_from_slice(&[0; HEADER_LEN]);
+}
+
+/// CRC32C of an unsealed record's payload, computed where the payload was encoded so that
+/// [`seal`], on the writer's serial path, only combines it with the sequence's.
+pub fn payload_crc(record: &[u8]) -> u32 {
+    crc32c::crc32c(&record[HEADER_LEN..])
+}
+
+/// Writes the header of a record made with [`unsealed_record`] (then its payload
+/// appended), once its sequence is known. `payload_crc` is [`payload_crc`] of it.
+pub fn seal(record: &mut [u8], sequence: u64, payload_crc: u32) {
+    let header = header(sequence, record.len() - HEADER_LEN, payload_crc);
+    record[..HEADER_LEN].copy_from_slice(&header);
+}
+
+/// The header of a record: payload length, CRC32C(sequence ‖ payload) (from the payload's
+/// own CRC by `crc32c_combine`), sequence.
+fn header(sequence: u64, payload_len: usize, payload_crc: u32) -> [u8; HEADER_LEN] {
+    let crc = crc32c::crc32c_combine(
+        crc32c::crc32c(&sequence.to_le_bytes()),
+        payload_crc,
+        payload_len,
+    );
+    let mut header = [0; HEADER_LEN];
+    header[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    header[4..8].copy_from_slice(&crc.to_le_bytes());
+    header[8..16].copy_from_slice(&sequence.to_le_bytes());
+    header
 }
 
 /// The segment header.

@@ -308,3 +308,24 @@ fn an_older_records_batch_decodes_with_the_new_nullable_columns_null() {
         vec![1, 2]
     );
 }
+
+#[test]
+fn a_record_sealed_in_place_is_the_record_frame_writes() {
+    // The writer encodes the payload after room kept for the header and writes the header
+    // once the sequence is known; the bytes must be those of `frame`, which replay reads.
+    let batches = [(Table::Spans, batch(&[5, 6])), (Table::Scores, batch(&[7]))];
+    let mut framed = Vec::new();
+    framing::frame(&mut framed, 42, &encode_payload(&batches).unwrap());
+    let mut record = vec![0xAB; 3];
+    framing::unsealed_record(&mut record);
+    framing::encode_payload_into(&mut record, &batches).unwrap();
+    let crc = framing::payload_crc(&record);
+    framing::seal(&mut record, 42, crc);
+    assert_eq!(record, framed);
+    let mut bytes = framing::segment_header().to_vec();
+    bytes.extend_from_slice(&record);
+    let (records, valid) = framing::read_segment(&bytes);
+    assert_eq!(valid, bytes.len());
+    assert_eq!(records[0].sequence, 42);
+    assert_eq!(values(&records[0]), vec![5, 6, 7]);
+}

@@ -1,15 +1,14 @@
 //! The write-ahead log: what makes an OK answer durable.
 //!
-//! A group commit runs in two stages on two threads. The encoder drains every pending
-//! append, joins their batches into one batch per table and encodes them as one record (a
-//! sequence number and the Arrow IPC of those batches, so that replay needs no OTLP
-//! decode), straight into the buffer that is written. The writer takes every record the
-//! encoder has ready, writes them in sequence order, `fdatasync`s once and only then
-//! answers all of their appends. The encoder prepares the next record while the writer
-//! waits for the disk. Joining makes the per-request cost of small requests (an IPC
-//! stream, a frame, a hot batch, a Parquet write later) a per-group cost. Segments are
-//! named by their first sequence and deleted only once every table commit covers them
-//! ([`Wal::remove_through`]).
+//! One writer thread drains every pending append, joins their batches into one batch per
+//! table, encodes them as one record (a sequence number and the Arrow IPC of those batches,
+//! so that replay needs no OTLP decode) straight into the buffer it writes, writes it with
+//! one `write`, `fdatasync`s once and only then answers all of them (group commit).
+//! Joining makes the per-request cost of small requests (an IPC stream, a frame, a hot
+//! batch, a Parquet write later) a per-group cost. Segments are named by their first
+//! sequence and deleted only once every table commit covers them ([`Wal::remove_through`]).
+//! (Encoding the next group on a second thread while the last one fsyncs was tried and
+//! measured no faster on the two-core benchmark machine: BENCHMARKS.md, issue 12.)
 //!
 //! Record framing, little-endian:
 //! ```text

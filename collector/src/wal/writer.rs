@@ -67,14 +67,8 @@ pub struct Wal {
     tx: Mutex<Option<SyncSender<Append>>>,
     closed_segments: Arc<Mutex<Vec<(PathBuf, u64)>>>,
     fault: Arc<Mutex<Option<WriteFault>>>,
-    /// The encoder, then the writer: joined in that order at [`Wal::close`].
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
-
-/// Encoded records that may wait for the writer while it writes and fsyncs: the encoder
-/// prepares the next record during the fsync of the last, and past this it stops taking
-/// appends, which then gather into one larger group (and the WAL queue bounds them).
-const ENCODED_AHEAD: usize = 2;
 
 impl Wal {
     /// Starts the writer on a new segment whose first record will be `next_sequence`.
@@ -102,13 +96,6 @@ impl Wal {
         let closed_segments = Arc::new(Mutex::new(existing));
         let fault = Arc::new(Mutex::new(None));
         let (tx, rx) = mpsc::sync_channel(config.queue_depth);
-        let (encoded_tx, encoded_rx) = mpsc::sync_channel(ENCODED_AHEAD);
-        let (recycle_tx, recycle_rx) = mpsc::channel();
-        let encoder = Encoder {
-            max_group_bytes: config.max_group_bytes,
-            encoded: encoded_tx,
-            recycled: recycle_rx,
-        };
         let writer = Writer {
             dir: dir.to_owned(),
             config,
@@ -117,33 +104,27 @@ impl Wal {
             closed_segments: closed_segments.clone(),
             fault: fault.clone(),
             on_durable,
-            recycle: recycle_tx,
+            buffer: Vec::new(),
             failed: None,
             rotation_failing: false,
         };
-        let writer = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("vigil-wal".into())
-            .spawn(move || writer.run(encoded_rx))
-            .map_err(|e| Error::io(dir, e))?;
-        // Without an encoder the writer sees its channel closed and ends at once.
-        let encoder = std::thread::Builder::new()
-            .name("vigil-wal-encode".into())
-            .spawn(move || encoder.run(rx))
+            .spawn(move || writer.run(rx))
             .map_err(|e| Error::io(dir, e))?;
         Ok(Wal {
             tx: Mutex::new(Some(tx)),
             closed_segments,
             fault,
-            threads: Mutex::new(vec![encoder, writer]),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Appends `batches` and returns the sequence of the record that holds them, once it
     /// is fsynced.
     ///
-    /// The appends that reach the encoder together are one record: their batches are
-    /// joined per table, so several appends may share a sequence. The records ready
-    /// together are one group commit (one `fdatasync`).
+    /// The appends that reach the writer together are one group commit and one record:
+    /// their batches are joined per table, so several appends may share a sequence.
     /// When this returns `Ok`, the batches are in the WAL on stable storage and the
     /// [`OnDurable`] callback has run for their record.
     ///
@@ -207,12 +188,12 @@ impl Wal {
         self.closed_segments.lock().len()
     }
 
-    /// Stops accepting appends, lets the encoder and the writer finish (and answer) what
-    /// is queued, and joins them. Later appends fail with [`Error::Closed`].
+    /// Stops accepting appends, lets the writer finish (and answer) what is queued, and
+    /// joins it. Later appends fail with [`Error::Closed`].
     pub fn close(&self) {
         self.tx.lock().take();
-        let threads = std::mem::take(&mut *self.threads.lock());
-        for thread in threads {
+        let thread = self.thread.lock().take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }
@@ -254,75 +235,6 @@ impl Segment {
     }
 }
 
-/// A group of appends encoded as one record, its header not yet written.
-struct Encoded {
-    /// The appends it answers.
-    group: Vec<Append>,
-    /// Their batches, one per table ([`coalesce`]), for [`OnDurable`].
-    batches: Vec<(Table, RecordBatch)>,
-    /// Header space and payload ([`unsealed_record`]).
-    record: Vec<u8>,
-    /// CRC32C of the payload.
-    payload_crc: u32,
-}
-
-/// The first stage of a group commit, on its own thread: takes every pending append,
-/// joins their batches per table and encodes them as one record, while the writer writes
-/// and fsyncs the records before it. The two stages overlap, and the fsync no longer
-/// waits for the encoding of the next group nor that encoding for the fsync.
-struct Encoder {
-    max_group_bytes: usize,
-    encoded: SyncSender<Encoded>,
-    /// Record buffers the writer is done with, reused so that their pages stay mapped.
-    recycled: Receiver<Vec<u8>>,
-}
-
-impl Encoder {
-    fn run(self, rx: Receiver<Append>) {
-        while let Ok(first) = rx.recv() {
-            let mut group = vec![first];
-            let mut bytes = group[0].bytes;
-            while bytes < self.max_group_bytes {
-                match rx.try_recv() {
-                    Ok(next) => {
-                        bytes += next.bytes;
-                        group.push(next);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let mut record = self.recycled.try_recv().unwrap_or_default();
-            let appended = group.iter_mut().flat_map(|a| a.batches.drain(..));
-            let encoded = coalesce(appended).and_then(|batches| {
-                unsealed_record(&mut record);
-                encode_payload_into(&mut record, &batches)?;
-                Ok(batches)
-            });
-            let batches = match encoded {
-                Ok(batches) => batches,
-                Err(e) => {
-                    answer_all(group, &format!("WAL record not encoded: {e}"));
-                    continue;
-                }
-            };
-            let payload_crc = payload_crc(&record);
-            let encoded = Encoded {
-                group,
-                batches,
-                record,
-                payload_crc,
-            };
-            if let Err(mpsc::SendError(encoded)) = self.encoded.send(encoded) {
-                // The writer is gone (it panicked): nothing can become durable.
-                answer_all(encoded.group, "the WAL writer stopped");
-            }
-        }
-    }
-}
-
-/// The second stage of a group commit: writes the records the encoder has ready, in
-/// order, each under the next sequence, fsyncs once for all of them, and only then hands
-/// them to [`OnDurable`] and answers their appends.
 struct Writer {
     dir: PathBuf,
     config: WalConfig,
@@ -331,17 +243,26 @@ struct Writer {
     closed_segments: Arc<Mutex<Vec<(PathBuf, u64)>>>,
     fault: Arc<Mutex<Option<WriteFault>>>,
     on_durable: OnDurable,
-    recycle: mpsc::Sender<Vec<u8>>,
+    buffer: Vec<u8>,
     failed: Option<String>,
     rotation_failing: bool,
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Encoded>) {
+    fn run(mut self, rx: Receiver<Append>) {
         while let Ok(first) = rx.recv() {
-            let mut records = vec![first];
-            records.extend(rx.try_iter().take(ENCODED_AHEAD));
-            self.commit(records);
+            let mut group = vec![first];
+            let mut bytes = group[0].bytes;
+            while bytes < self.config.max_group_bytes {
+                match rx.try_recv() {
+                    Ok(next) => {
+                        bytes += next.bytes;
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(group);
         }
         // Closed: the active segment is complete and may be removed like any other once a
         // table commit covers it (a clean shutdown then leaves an empty WAL directory).
@@ -350,12 +271,10 @@ impl Writer {
             .push((self.segment.path.clone(), self.next_sequence - 1));
     }
 
-    fn commit(&mut self, mut records: Vec<Encoded>) {
+    fn commit(&mut self, mut group: Vec<Append>) {
         if let Some(reason) = &self.failed {
             let reason = reason.clone();
-            return records
-                .into_iter()
-                .for_each(|r| answer_all(r.group, &reason));
+            return answer_all(group, &reason);
         }
         // A failed rotation leaves the current segment open, which still takes records.
         match self.rotate_if_full() {
@@ -367,14 +286,30 @@ impl Writer {
             Err(_) => {}
         }
         let started = Instant::now();
-        for (sequence, encoded) in (self.next_sequence..).zip(&mut records) {
-            seal(&mut encoded.record, sequence, encoded.payload_crc);
-        }
-        let file = &mut self.segment.file;
-        let written = records
-            .iter()
-            .try_for_each(|r| file.write_all(&r.record))
-            .and_then(|()| file.sync_data());
+        let sequence = self.next_sequence;
+        let appended = group.iter_mut().flat_map(|a| a.batches.drain(..));
+        // The payload is encoded straight after room kept for the header, in the buffer
+        // that is written: no payload of its own, no copy into a frame, and the buffer's
+        // pages stay mapped from one group to the next.
+        let buffer = &mut self.buffer;
+        let encoded = coalesce(appended).and_then(|batches| {
+            unsealed_record(buffer);
+            encode_payload_into(buffer, &batches)?;
+            Ok(batches)
+        });
+        let batches = match encoded {
+            Ok(batches) => {
+                let crc = payload_crc(&self.buffer);
+                seal(&mut self.buffer, sequence, crc);
+                batches
+            }
+            Err(e) => return answer_all(group, &format!("WAL record not encoded: {e}")),
+        };
+        let written = self
+            .segment
+            .file
+            .write_all(&self.buffer)
+            .and_then(|()| self.segment.file.sync_data());
         if let Err(e) = written {
             let no_space = is_no_space(&e);
             let message = if no_space {
@@ -385,7 +320,7 @@ impl Writer {
             } else {
                 format!("WAL write to {} failed: {e}", self.segment.path.display())
             };
-            // Cut back whatever part of the records reached the file, so that an
+            // Cut back whatever part of the record reached the file, so that an
             // unacknowledged record is never replayed, and move the write position back
             // with it: `set_len` leaves the position where the failed write stopped, and the
             // next record would be written past a hole that replay reads as a torn tail,
@@ -401,30 +336,21 @@ impl Writer {
             }
             self.set_fault(&message, no_space);
             metrics::counter!("vigil_wal_write_failures_total", "reason" => if no_space { "no_space" } else { "io" }).increment(1);
-            return records
-                .into_iter()
-                .for_each(|r| answer_all(r.group, &message));
+            return answer_all(group, &message);
         }
         if self.fault.lock().take().is_some() {
             tracing::info!("WAL writes again; intake resumed");
         }
-        let bytes: usize = records.iter().map(|r| r.record.len()).sum();
-        let appends: usize = records.iter().map(|r| r.group.len()).sum();
-        self.segment.len += bytes as u64;
+        self.segment.len += self.buffer.len() as u64;
+        self.next_sequence += 1;
         metrics::counter!("vigil_wal_group_commits_total").increment(1);
-        metrics::counter!("vigil_wal_records_total").increment(records.len() as u64);
-        metrics::counter!("vigil_wal_appends_total").increment(appends as u64);
-        metrics::counter!("vigil_wal_bytes_total").increment(bytes as u64);
+        metrics::counter!("vigil_wal_records_total").increment(1);
+        metrics::counter!("vigil_wal_appends_total").increment(group.len() as u64);
+        metrics::counter!("vigil_wal_bytes_total").increment(self.buffer.len() as u64);
         metrics::histogram!("vigil_wal_commit_seconds").record(started.elapsed().as_secs_f64());
-        for encoded in records {
-            let sequence = self.next_sequence;
-            self.next_sequence += 1;
-            (self.on_durable)(sequence, encoded.batches);
-            for append in encoded.group {
-                let _ = append.done.send(Ok(sequence));
-            }
-            // The encoder may be gone (closing); the buffer is then simply dropped.
-            let _ = self.recycle.send(encoded.record);
+        (self.on_durable)(sequence, batches);
+        for append in group {
+            let _ = append.done.send(Ok(sequence));
         }
     }
 

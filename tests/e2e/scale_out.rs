@@ -3,9 +3,10 @@
 //!
 //! Load goes to the three ingest nodes at once, each request's traces recorded when
 //! acknowledged (the ground truth); one ingest node is `kill -9`ed mid-load and restarted
-//! on its data directory (its WAL replays, exactly once); the jobs node compacts every 2 s
-//! meanwhile. Then every acknowledged span is present exactly once, read through the query
-//! node's SQL API and through Python `deltalake`; a monitor on the jobs node alarms on a
+//! on its data directory (its WAL replays, exactly once); the jobs node compacts and
+//! applies retention every 2 s meanwhile (a day past `[retention] spans` is deleted). Then
+//! every acknowledged span is present exactly once, read through the query node's SQL API,
+//! through Python `deltalake` and through DuckDB; a monitor on the jobs node alarms on a
 //! latency shift sent to one ingest node only; a second `jobs` node refuses to start while
 //! the first holds the lease; the query node has no OTLP listener and no WAL (its audit
 //! rows are committed directly; it restarts with nothing to replay), and it shows the jobs
@@ -42,6 +43,8 @@ const WINDOWS: u64 = 30;
 const PER_WINDOW: u64 = 10;
 /// The first window of the latency shift.
 const SHIFT_AT: u64 = 20;
+/// 2020-01-01T00:00:00Z: a day past `[retention] spans`, sent to one ingest node.
+const EXPIRED_DAY: u64 = 1_577_836_800_000_000_000;
 
 fn config(s3: &S3Server) -> String {
     let storage = s3.storage_config(
@@ -52,6 +55,12 @@ fn config(s3: &S3Server) -> String {
         r#"{storage}
 [cluster]
 commit_grace = "1s"
+
+# The jobs node applies retention during the load: the expired day (2020) goes, the
+# back-dated windows of 2026 stay.
+[retention]
+spans = "1000d"
+interval = "2s"
 
 # Root spans of 200, 210, …, 290 ms: p95 = 285.5 ms (percentile_cont), then 100 ms more.
 [[monitor]]
@@ -205,6 +214,11 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
         .as_ref()
         .unwrap()
         .export("drifting", drifting_traffic());
+    // And a day past retention, which the jobs node deletes once it is committed.
+    ingest[DRIFTING].as_ref().unwrap().export(
+        "expired",
+        otlp::agent_trace(&otlp::trace_id(901, 0), EXPIRED_DAY),
+    );
 
     // Load on the three ingest nodes at once.
     let addresses: Vec<Arc<RwLock<String>>> = ingest
@@ -276,7 +290,16 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     let spans = query.count("SELECT count(*) FROM spans WHERE service_name = 'load'");
     assert_eq!(spans, 3 * stored.len() as i64);
 
-    // The same through a Delta reader that is not Vigil, which also sees the compactions.
+    // Retention ran on the jobs node during the load: the expired day goes (a DELETE
+    // commit, checked in the table's history below) while every acknowledged row stays.
+    wait_until(
+        "retention to delete the expired day",
+        Duration::from_secs(30),
+        || query.count("SELECT count(*) FROM spans WHERE service_name = 'expired'") == 0,
+    );
+
+    // The same through a Delta reader that is not Vigil, which also sees the compactions
+    // and the retention delete.
     let output = Command::new("python3")
         .arg(format!(
             "{}/tests/python/scale_out_check.py",
@@ -299,6 +322,9 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(seen["duplicates"], 0, "{seen}");
     assert_eq!(seen["rows"], spans, "{seen}");
+    // DuckDB over the same snapshot: a third reader, a query engine of its own.
+    assert_eq!(seen["duckdb"]["rows"], spans, "{seen}");
+    assert_eq!(seen["duckdb"]["distinct"], spans, "{seen}");
     let python_traces: HashSet<String> = seen["traces"]
         .as_array()
         .unwrap()
@@ -311,6 +337,10 @@ fn three_ingest_nodes_a_query_node_and_a_jobs_node_share_the_tables() {
     assert!(
         operations.get("OPTIMIZE").copied().unwrap_or(0) >= 1,
         "the jobs node compacted during the load: {operations:?}"
+    );
+    assert!(
+        operations.contains_key("DELETE"),
+        "the jobs node's retention committed its delete: {operations:?}"
     );
 
     // The jobs node's monitor saw the shift on ingest-3's traffic, and nothing before it.

@@ -183,8 +183,8 @@ pub fn unsealed_record(buffer: &mut Vec<u8>) {
     buffer.extend_from_slice(&[0; HEADER_LEN]);
 }
 
-/// CRC32C of an unsealed record's payload, computed where the payload was encoded so that
-/// [`seal`], on the writer's serial path, only combines it with the sequence's.
+/// CRC32C of an unsealed record's payload, which [`seal`] combines with the sequence's
+/// into the header's CRC32C(sequence ‖ payload).
 pub fn payload_crc(record: &[u8]) -> u32 {
     crc32c::crc32c(&record[HEADER_LEN..])
 }

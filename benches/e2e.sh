@@ -77,7 +77,7 @@ if [ "$secure_mode" != 0 ]; then
   secure=(--config "$pki/vigil.toml")
 fi
 "$vigil" serve --data-dir "$data" --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 \
-  --http-addr 127.0.0.1:0 "${secure[@]}" "$@" 2> "$data.log" &
+  --http-addr 127.0.0.1:0 --pg-addr 127.0.0.1:0 "${secure[@]}" "$@" 2> "$data.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 until grep -q "vigil is ready" "$data.log"; do sleep 0.1; done

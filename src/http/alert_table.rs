@@ -1,7 +1,7 @@
 //! Alerts on a node without the `jobs` role (issue 14): the alert engine, its silences and
 //! the rollback-hook switch live in the alert store of the one jobs node, which copies
-//! every alert record into the `alerts` table ([`crate::jobs::records`]). Such a node
-//! reads the current alerts back from that table: per alert (fingerprint) its newest
+//! every alert record into the `alerts` table (the record copier, `src/jobs/records.rs`).
+//! Such a node reads the current alerts back from that table: per alert (fingerprint) its newest
 //! `transition` row; `pending` and `firing` alerts are listed, `resolved` ones dropped.
 //!
 //! What the table does not hold stays empty in the answer, which has the jobs node's

@@ -1,6 +1,7 @@
 //! The audit log's writer: every audited event is sealed into the hash chain of the
-//! `audit` table ([`::audit`]) by one task, and appended through the collector (the WAL:
-//! an `Ok` from [`Auditor::record`] means the row is durable).
+//! `audit` table ([`::audit`]) by one task, and appended through the collector (the WAL,
+//! or on a node in direct mode a Delta commit: an `Ok` from [`Auditor::record`] means the
+//! row is durable).
 //!
 //! Refused requests are not written one by one: [`Auditor::denied`] counts them per
 //! actor, peer and minute ([`::audit::Denials`], bounded), and the task writes one
@@ -91,7 +92,8 @@ impl Auditor {
     }
 
     /// Seals `event` into the chain and appends it to `audit`. `Ok` means the row is
-    /// durable (in an fsynced WAL record) and visible to SQL.
+    /// durable (in an fsynced WAL record, or a Delta commit in direct mode) and visible
+    /// to SQL.
     ///
     /// # Errors
     /// When the collector refuses the row (overload, shutdown, I/O), or the audit log is
@@ -336,6 +338,21 @@ mod tests {
         (collector, engine)
     }
 
+    /// Opens the data dir again as `node`, records one `config.loaded` and stops the
+    /// writer, as a restarted daemon does first.
+    async fn restarted_as(dir: &Path, node: &str) -> (Arc<Collector>, QueryEngine) {
+        let (collector, engine) = open(dir).await;
+        let (auditor, task) = Auditor::start(collector.clone(), &engine, node)
+            .await
+            .unwrap();
+        auditor
+            .record(config_loaded(None, Vec::new(), serde_json::json!({})))
+            .await
+            .unwrap();
+        task.shutdown().await;
+        (collector, engine)
+    }
+
     async fn stored(engine: &QueryEngine) -> Vec<Row> {
         let result = engine
             .query("SELECT * FROM audit ORDER BY node, seq")
@@ -398,15 +415,7 @@ mod tests {
         collector.shutdown().await.unwrap();
         drop((collector, engine));
 
-        let (collector, engine) = open(dir.path()).await;
-        let (auditor, task) = Auditor::start(collector.clone(), &engine, "node-a")
-            .await
-            .unwrap();
-        auditor
-            .record(config_loaded(None, Vec::new(), serde_json::json!({})))
-            .await
-            .unwrap();
-        task.shutdown().await;
+        let (collector, engine) = restarted_as(dir.path(), "node-a").await;
         let rows = stored(&engine).await;
         assert_eq!(rows.len(), 22);
         assert_eq!((rows[21].seq, &rows[21].prev_hash), (22, &rows[20].hash));
@@ -417,15 +426,7 @@ mod tests {
         drop((collector, engine));
 
         // Another node on the same table starts a chain of its own; node-a's is unchanged.
-        let (collector, engine) = open(dir.path()).await;
-        let (auditor, task) = Auditor::start(collector.clone(), &engine, "node-b")
-            .await
-            .unwrap();
-        auditor
-            .record(config_loaded(None, Vec::new(), serde_json::json!({})))
-            .await
-            .unwrap();
-        task.shutdown().await;
+        let (collector, engine) = restarted_as(dir.path(), "node-b").await;
         let all = stored(&engine).await;
         assert_eq!(all[..22], rows[..]);
         assert_eq!(

@@ -28,6 +28,7 @@
 //! [`Store::drop_partitions`] (remove actions only) and deletes their files with
 //! [`Store::vacuum`], the same vacuum compaction runs.
 
+mod chunks;
 pub mod commit;
 mod location;
 mod sort;
@@ -52,6 +53,7 @@ use deltalake::protocol::SaveMode;
 use schemas::paths::{TablesLocation, WAL_APP_ID, direct_app_id, wal_app_id};
 use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored_time_column};
 
+use chunks::stored_chunks_plan;
 pub(crate) use location::load;
 pub use location::register_object_stores;
 use location::{add_missing_columns, create, delta_error, handle};
@@ -75,21 +77,12 @@ const NO_DICTIONARY: [&str; 7] = [
 /// Rows per batch handed to the Parquet writer.
 const WRITE_BATCH_ROWS: usize = 128 * 1024;
 
-/// Splits `batches` into consecutive runs of about `rows` rows each.
-fn chunks(batches: &[RecordBatch], rows: usize) -> Vec<&[RecordBatch]> {
-    let mut out = Vec::new();
-    let (mut start, mut count) = (0, 0);
-    for (i, batch) in batches.iter().enumerate() {
-        count += batch.num_rows();
-        if count >= rows {
-            out.push(&batches[start..=i]);
-            (start, count) = (i + 1, 0);
-        }
-    }
-    if start < batches.len() {
-        out.push(&batches[start..]);
-    }
-    out
+/// What [`Store::append`] hands to the Delta write.
+enum Input {
+    /// Stored rows, ready.
+    Batches(Vec<RecordBatch>),
+    /// A plan that produces the stored rows as the writer pulls them.
+    Plan(deltalake::datafusion::logical_expr::LogicalPlan),
 }
 
 /// Target size of compacted files.
@@ -332,33 +325,35 @@ impl Store {
     ) -> Result<i64> {
         // Hot batches are one per WAL group commit, small under light load; the Parquet
         // writer is several times faster on large batches, so they are joined first.
-        let mut stored = Vec::new();
-        if let Some(key) = cluster_key(table) {
-            // One sort over all of them, so that every file written is in key order.
+        let input = if let Some(key) = cluster_key(table) {
+            // One sort over all of them, so that every file written is in key order (a
+            // clustered table gains a few thousand rows per flush: held whole).
             let joined =
                 arrow::compute::concat_batches(&table.schema(), batches).map_err(Error::Arrow)?;
             let sorted = sort_batch(&to_stored(table, &joined)?, key)?;
             let rows = sorted.num_rows();
-            stored.extend(
+            Input::Batches(
                 (0..rows.max(1))
                     .step_by(WRITE_BATCH_ROWS)
-                    .map(|offset| sorted.slice(offset, WRITE_BATCH_ROWS.min(rows - offset))),
-            );
+                    .map(|offset| sorted.slice(offset, WRITE_BATCH_ROWS.min(rows - offset)))
+                    .collect(),
+            )
         } else {
-            for chunk in chunks(batches, WRITE_BATCH_ROWS) {
-                let joined =
-                    arrow::compute::concat_batches(&table.schema(), chunk).map_err(Error::Arrow)?;
-                stored.push(to_stored(table, &joined)?);
-            }
-        }
+            // Joined chunk by chunk as the writer pulls them: no stored copy of the whole
+            // flush beside the hot batches.
+            Input::Plan(stored_chunks_plan(table, batches, WRITE_BATCH_ROWS)?)
+        };
         let index = table.index();
         let mut attempt = 1;
         loop {
             let commit = CommitProperties::default()
                 .with_application_transaction(Transaction::new(&self.app_id, through as i64));
-            let written = self.tables[index]
-                .clone()
-                .write(stored.clone())
+            let delta = self.tables[index].clone();
+            let builder = match &input {
+                Input::Batches(batches) => delta.write(batches.clone()),
+                Input::Plan(plan) => delta.write(Vec::new()).with_input_plan(plan.clone()),
+            };
+            let written = builder
                 .with_save_mode(SaveMode::Append)
                 .with_partition_columns([DATE_COLUMN])
                 .with_writer_properties(writer_properties())

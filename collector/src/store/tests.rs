@@ -445,3 +445,39 @@ async fn a_table_without_a_newer_nullable_column_gains_it_at_open() {
         vec![None, None, None, None, Some("ingest-1"), Some("ingest-1")]
     );
 }
+
+/// A flush's hot batches reach the Delta writer as a plan that joins runs of about the
+/// chunk size lazily, as stored rows, and that can be scanned again when a lost commit is
+/// written a second time.
+#[tokio::test]
+async fn the_append_input_joins_hot_batches_into_stored_chunks_on_every_scan() {
+    use deltalake::datafusion::prelude::SessionContext;
+
+    let hot: Vec<RecordBatch> = (0..3).map(|i| pass(&[LATE + i * MINUTE])).collect();
+    let plan = stored_chunks_plan(Table::Drift, &hot, 10).unwrap();
+    let ctx = SessionContext::new();
+    let joined = arrow::compute::concat_batches(&Table::Drift.schema(), &hot).unwrap();
+    let expected = to_stored(Table::Drift, &joined).unwrap();
+    for scan in ["first", "second"] {
+        let chunks = ctx
+            .execute_logical_plan(plan.clone())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let sizes: Vec<usize> = chunks.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(
+            sizes,
+            [18, 9],
+            "{scan} scan: two passes of 9 rows reach 10, then one"
+        );
+        assert_eq!(
+            chunks[0].schema(),
+            Table::Drift.stored_schema(),
+            "{scan} scan"
+        );
+        let stored = arrow::compute::concat_batches(&chunks[0].schema(), &chunks).unwrap();
+        assert_eq!(stored, expected, "{scan} scan: the same rows, stored form");
+    }
+}

@@ -74,7 +74,7 @@ fn per_request(c: &mut Criterion) {
 fn wal_append(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(
+    let wal: Wal = Wal::open(
         &dir.path().join("wal"),
         WalConfig::default(),
         1,

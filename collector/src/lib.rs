@@ -39,7 +39,7 @@ use tokio::sync::{Mutex, Notify};
 pub use error::{Error, Result};
 use follower::Follower;
 use hot::HotBuffer;
-use normalize::{Normalized, Normalizer};
+use normalize::{GroupBuilders, Normalized, Normalizer, Rows};
 pub use settings::StorageConfig;
 use store::Store;
 use wal::{Wal, WalConfig};
@@ -118,7 +118,7 @@ pub struct Collector {
     normalizer: Normalizer,
     hot: Arc<HotBuffer>,
     /// `None` in direct mode.
-    wal: Option<Wal>,
+    wal: Option<Wal<GroupBuilders>>,
     store: Mutex<Store>,
     /// The last durable sequence: of the WAL, or in direct mode of the direct commits.
     durable: Arc<AtomicU64>,
@@ -223,7 +223,7 @@ impl Collector {
         config: CollectorConfig,
         normalizer: Normalizer,
         hot: Arc<HotBuffer>,
-        wal: Option<Wal>,
+        wal: Option<Wal<GroupBuilders>>,
         store: Store,
         durable: Arc<AtomicU64>,
     ) -> Arc<Collector> {
@@ -283,22 +283,46 @@ impl Collector {
         self.append(batches).await.map(Some)
     }
 
-    /// Appends batches of the given tables to the WAL; the appends of one group commit
-    /// share a record, their batches joined per table (see [`Collector::ingest`]). In
-    /// direct mode, commits them instead, one commit per table ([`Collector::commit`]).
+    /// Makes a request's checked rows durable and visible: on a node with a WAL they are
+    /// appended straight into the column builders of the open group commit, which the WAL
+    /// writer finishes once for all the group's requests; in direct mode they are built
+    /// into batches and committed.
+    ///
+    /// When this returns `Ok`, the rows are in an fsynced WAL record (in direct mode, a
+    /// Delta commit) and visible to the next snapshot. `Ok(None)` when there was nothing
+    /// to store.
     ///
     /// # Errors
-    /// As [`Collector::ingest`].
-    pub async fn append(
-        &self,
-        batches: Vec<(Table, arrow::record_batch::RecordBatch)>,
-    ) -> Result<u64> {
+    /// As [`Collector::ingest`]. A failed record fails every request of its group.
+    ///
+    /// # Cancellation
+    /// Once the first poll has appended the rows, dropping the future does not withdraw
+    /// them: they may still become durable.
+    pub async fn ingest_rows(&self, rows: Rows<'_>) -> Result<Option<u64>> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        self.admit()?;
+        let Some(wal) = &self.wal else {
+            let mut builders = GroupBuilders::default();
+            builders.append(&self.normalizer, rows);
+            return self.commit(builders.into_batches()).await.map(Some);
+        };
+        let bytes = rows.approx_bytes();
+        let normalizer = &self.normalizer;
+        let durable = wal.append_rows(bytes, |b| b.append(normalizer, rows), Vec::new())?;
+        durable.await.map(Some)
+    }
+
+    /// Refuses an append while closing or while the hot buffer is over its budget, and
+    /// asks for a flush once it holds `flush_bytes`.
+    fn admit(&self) -> Result<()> {
         if self.closing.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let Some(wal) = &self.wal else {
-            return self.commit(batches).await;
-        };
+        if self.wal.is_none() {
+            return Ok(());
+        }
         let held = self.hot.bytes();
         if held >= self.config.flush_bytes {
             self.flush_wanted.notify_one();
@@ -309,6 +333,23 @@ impl Collector {
                 "the hot buffer is over its memory budget while a flush catches up",
             ));
         }
+        Ok(())
+    }
+
+    /// Appends batches of the given tables to the WAL; the appends of one group commit
+    /// share a record, their batches joined per table (see [`Collector::ingest`]). In
+    /// direct mode, commits them instead, one commit per table ([`Collector::commit`]).
+    ///
+    /// # Errors
+    /// As [`Collector::ingest`].
+    pub async fn append(
+        &self,
+        batches: Vec<(Table, arrow::record_batch::RecordBatch)>,
+    ) -> Result<u64> {
+        self.admit()?;
+        let Some(wal) = &self.wal else {
+            return self.commit(batches).await;
+        };
         wal.append(batches).await
     }
 

@@ -9,8 +9,15 @@
 //! ([`schemas::mapping`]); the rest of the attributes stay in the maps, so a value lives in
 //! exactly one place. Invalid spans are rejected one by one and counted; the valid rest is
 //! kept (OTLP partial success). Pure: no I/O, no clock.
+//!
+//! On a node with a WAL, ingest maps in two steps: [`Normalizer::map_traces`] (and
+//! `map_logs`, `map_metrics`) checks a request on its own and keeps its valid rows
+//! borrowed from it ([`Mapped`]); the rows are then appended to the column builders that
+//! every request of one WAL group commit shares ([`GroupBuilders`]), which the WAL writer
+//! finishes once per group. `traces`, `logs` and `metrics` do both steps for one request.
 
 mod builders;
+mod group;
 mod metrics;
 mod rules;
 mod scores;
@@ -23,8 +30,38 @@ use arrow::record_batch::RecordBatch;
 use schemas::mapping::AttributeMapping;
 use schemas::prices::PriceTable;
 
+use crate::wal::GroupRows;
+
+pub use group::{GroupBuilders, RowCounts, Rows};
 pub use rules::{AttributeRule, NormalizeConfig};
 pub use scores::ApiScore;
+
+/// One request checked: its valid rows, not yet in any column, and what was rejected.
+pub struct Mapped<'a> {
+    /// The rows to store, borrowed from the request.
+    pub rows: Rows<'a>,
+    /// Rejections, ignored items and messages; its batches are `None`.
+    pub outcome: Normalized,
+}
+
+impl Mapped<'_> {
+    /// The rows built into batches of their own: what `traces`, `logs` and `metrics`
+    /// return.
+    pub fn into_normalized(self, normalizer: &Normalizer) -> Normalized {
+        let mut out = self.outcome;
+        let mut builders = GroupBuilders::with_sizes(self.rows.counts());
+        builders.append(normalizer, self.rows);
+        for (table, batch) in builders.into_batches() {
+            match table {
+                schemas::tables::Table::Spans => out.spans = Some(batch),
+                schemas::tables::Table::Scores => out.scores = Some(batch),
+                schemas::tables::Table::Metrics => out.metrics = Some(batch),
+                _ => unreachable!("the normaliser writes spans, scores and metrics only"),
+            }
+        }
+        out
+    }
+}
 
 /// What one export request became.
 #[derive(Debug, Default)]

@@ -260,3 +260,104 @@ async fn direct_mode_commits_each_append_and_keeps_no_wal() {
         "{refused}"
     );
 }
+
+/// Requests that arrive while the WAL writer is busy are appended into one set of column
+/// builders and written as one record; each keeps its own answer (its sequence, its own
+/// rejections), and the record holds exactly what the requests would have built one by
+/// one, spans and the scores they carry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_of_one_group_share_builders_and_keep_their_own_rejections() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("wal");
+    let normalizer = normalizer();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let wal: Wal<GroupBuilders> = Wal::open(
+        &dir,
+        WalConfig::default(),
+        1,
+        Vec::new(),
+        Box::new(move |seq, _| {
+            entered_tx.send(seq).unwrap();
+            if seq == 1 {
+                release_rx.recv().unwrap();
+            }
+        }),
+    )
+    .unwrap();
+    let first = request(0, 1);
+    let valid = request(10, 3);
+    // Two valid spans around one whose trace id is all zero.
+    let mut mixed = request(20, 3);
+    mixed.resource_spans[0].scope_spans[0].spans[1].trace_id = vec![0; 16];
+    // One span carrying an OpenInference evaluation: a `scores` row.
+    let mut scored = request(30, 2);
+    scored.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .extend([
+            KeyValue {
+                key: "evaluations.0.evaluation.name".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue("helpful".into())),
+                }),
+                ..Default::default()
+            },
+            KeyValue {
+                key: "evaluations.0.evaluation.score".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::DoubleValue(0.5)),
+                }),
+                ..Default::default()
+            },
+        ]);
+    let append = |request| {
+        let mapped = normalizer.map_traces(request);
+        let bytes = mapped.rows.approx_bytes();
+        let durable = wal
+            .append_rows(bytes, |b| b.append(&normalizer, mapped.rows), Vec::new())
+            .unwrap();
+        (durable, mapped.outcome)
+    };
+    let (held, _) = append(&first);
+    assert_eq!(entered.recv().unwrap(), 1, "the writer holds record 1");
+    let group: Vec<_> = [&valid, &mixed, &scored].map(append).into();
+    assert_eq!(wal.waiting(), 3);
+    release.send(()).unwrap();
+    assert_eq!(held.await.unwrap(), 1);
+    let mut rejected = Vec::new();
+    for (durable, outcome) in group {
+        assert_eq!(
+            durable.await.unwrap(),
+            2,
+            "one record answers the whole group"
+        );
+        rejected.push(outcome.rejected);
+        if outcome.rejected > 0 {
+            assert!(outcome.error_message().contains("trace_id has 16 bytes"));
+        }
+    }
+    assert_eq!(rejected, vec![0, 1, 0], "each request's own rejections");
+    wal.close();
+
+    let replay = wal::replay(&dir, true).unwrap();
+    let record = &replay.records[1];
+    let one_by_one: Vec<Normalized> = [&valid, &mixed, &scored]
+        .map(|r| normalizer.traces(r))
+        .into();
+    let spans: Vec<_> = one_by_one.iter().filter_map(|n| n.spans.clone()).collect();
+    let scores: Vec<_> = one_by_one.iter().filter_map(|n| n.scores.clone()).collect();
+    let expected = vec![
+        (
+            Table::Spans,
+            arrow::compute::concat_batches(&spans[0].schema(), &spans).unwrap(),
+        ),
+        (Table::Scores, scores[0].clone()),
+    ];
+    assert_eq!(record.batches.len(), 2, "one batch per table");
+    assert_eq!(record.batches[0].1.num_rows(), 3 + 2 + 2);
+    assert_eq!(record.batches[1].1.num_rows(), 1);
+    for ((table, got), (want_table, want)) in record.batches.iter().zip(&expected) {
+        assert_eq!(table, want_table);
+        assert_eq!(got, want, "{table:?} as the requests built one by one");
+    }
+}

@@ -1,11 +1,16 @@
 //! The write-ahead log: what makes an OK answer durable.
 //!
-//! One writer thread drains every pending append, joins their batches into one batch per
-//! table, encodes them as one record (a sequence number and the Arrow IPC of those batches,
-//! so that replay needs no OTLP decode) straight into the buffer it writes, writes it with
-//! one `write`, `fdatasync`s once and only then answers all of them (group commit).
-//! Joining makes the per-request cost of small requests (an IPC stream, a frame, a hot
-//! batch, a Parquet write later) a per-group cost. Segments are named by their first
+//! The appends that arrive while the writer thread is busy form one group: OTLP requests
+//! append their checked rows straight into the group's shared column builders
+//! ([`GroupRows`], under a short lock, on the caller's thread), other appenders (the scores
+//! API, drift rows, audit and alert records) add ready batches. The writer takes the
+//! group, finishes its builders once, joins the rest per table, encodes one record (a
+//! sequence number and the Arrow IPC of those batches, so that replay needs no OTLP
+//! decode) straight into the buffer it writes, writes it with one `write`, `fdatasync`s
+//! once and only then answers all of them (group commit); a failed write fails every
+//! appender of the group. So the per-request cost of small requests (Arrow buffers, an IPC
+//! stream, a frame, a hot batch, a Parquet write later) is a per-group cost. Segments are
+//! named by their first
 //! sequence and deleted only once every table commit covers them ([`Wal::remove_through`]).
 //! (Encoding the next group on a second thread while the last one fsyncs was tried and
 //! measured no faster on the two-core benchmark machine: BENCHMARKS.md, issue 12.)
@@ -27,7 +32,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use framing::{WalRecord, decode_payload, encode_payload};
-pub use writer::{Wal, WalConfig, WriteFault};
+pub use writer::{Durable, GroupRows, NoRows, Wal, WalConfig, WriteFault};
 
 use crate::error::{Error, Result};
 

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use collector::Collector;
-use collector::normalize::Normalized;
+use collector::normalize::{Mapped, Normalized};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -190,8 +190,8 @@ pub async fn traces(
     collector: &Arc<Collector>,
     request: &ExportTraceServiceRequest,
 ) -> Result<Normalized, IngestError> {
-    let normalized = collector.normalizer().traces(request);
-    store(collector, normalized, "traces").await
+    let mapped = collector.normalizer().map_traces(request);
+    store(collector, mapped, "traces").await
 }
 
 /// Normalises and stores a logs export; returns what was rejected.
@@ -202,8 +202,8 @@ pub async fn logs(
     collector: &Arc<Collector>,
     request: &ExportLogsServiceRequest,
 ) -> Result<Normalized, IngestError> {
-    let normalized = collector.normalizer().logs(request);
-    store(collector, normalized, "logs").await
+    let mapped = collector.normalizer().map_logs(request);
+    store(collector, mapped, "logs").await
 }
 
 /// Normalises and stores a metrics export; returns what was rejected. When this returns
@@ -215,23 +215,29 @@ pub async fn metrics(
     collector: &Arc<Collector>,
     request: &ExportMetricsServiceRequest,
 ) -> Result<Normalized, IngestError> {
-    let normalized = collector.normalizer().metrics(request);
-    store(collector, normalized, "metrics").await
+    let mapped = collector.normalizer().map_metrics(request);
+    store(collector, mapped, "metrics").await
 }
 
+/// Appends a checked request's rows to the collector (on a WAL node, straight into the
+/// builders of the open group commit) and returns its rejections for the answer.
 async fn store(
     collector: &Arc<Collector>,
-    normalized: Normalized,
+    mapped: Mapped<'_>,
     signal: &'static str,
 ) -> Result<Normalized, IngestError> {
-    collector.ingest(&normalized).await?;
-    let spans = normalized.spans.as_ref().map_or(0, |b| b.num_rows()) as u64;
-    let scores = normalized.scores.as_ref().map_or(0, |b| b.num_rows()) as u64;
-    metrics::counter!("vigil_ingest_rows_total", "table" => "spans").increment(spans);
-    metrics::counter!("vigil_ingest_rows_total", "table" => "scores").increment(scores);
-    if let Some(points) = &normalized.metrics {
+    let Mapped {
+        rows,
+        outcome: normalized,
+    } = mapped;
+    let counts = rows.counts();
+    collector.ingest_rows(rows).await?;
+    metrics::counter!("vigil_ingest_rows_total", "table" => "spans").increment(counts.spans as u64);
+    metrics::counter!("vigil_ingest_rows_total", "table" => "scores")
+        .increment(counts.scores as u64);
+    if counts.metrics > 0 {
         metrics::counter!("vigil_ingest_rows_total", "table" => "metrics")
-            .increment(points.num_rows() as u64);
+            .increment(counts.metrics as u64);
     }
     if normalized.rejected > 0 {
         metrics::counter!("vigil_ingest_rejected_total", "signal" => signal, "reason" => "invalid")

@@ -22,9 +22,10 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use schemas::mapping::SpanField;
 use schemas::tables::{metric_types, temporalities};
 
+use super::group::Kind;
 use super::value;
-use super::{Normalized, Normalizer};
-use builders::MetricBuilders;
+use super::{Mapped, Normalized, Normalizer, Rows};
+pub(super) use builders::MetricBuilders;
 
 /// The mapping fields that have a `metrics` column, in [`Promoted`] slot order.
 const PROMOTED: [SpanField; 7] = [
@@ -51,7 +52,7 @@ struct Slot<'a> {
 }
 
 /// A point's (or resource's) attributes split into promoted columns and the map.
-struct Attributes<'a> {
+pub(super) struct Attributes<'a> {
     slots: [Option<Slot<'a>>; PROMOTED.len()],
     map: Vec<(&'a str, Option<Cow<'a, str>>)>,
 }
@@ -108,13 +109,13 @@ impl<'a> Attributes<'a> {
 }
 
 /// The typed part of a resource: the service, the agent it names (if any) and the rest.
-struct ResourceRow<'a> {
+pub(super) struct ResourceRow<'a> {
     service_name: Option<Cow<'a, str>>,
     attributes: Attributes<'a>,
 }
 
 /// What every point of one metric shares.
-struct MetricRow<'a> {
+pub(super) struct MetricRow<'a> {
     metric: &'a Metric,
     scope_name: Option<&'a str>,
     kind: &'static str,
@@ -124,7 +125,7 @@ struct MetricRow<'a> {
 
 /// One data point of any kind.
 #[derive(Clone, Copy)]
-enum Point<'a> {
+pub(super) enum Point<'a> {
     Number(&'a NumberDataPoint),
     Histogram(&'a HistogramDataPoint),
     Exponential(&'a ExponentialHistogramDataPoint),
@@ -189,6 +190,13 @@ impl Normalizer {
     /// documentation for what is promoted and what is rejected). A metric without data
     /// stores nothing and is named in `errors` (a warning: nothing is counted rejected).
     pub fn metrics(&self, request: &ExportMetricsServiceRequest) -> Normalized {
+        self.map_metrics(request).into_normalized(self)
+    }
+
+    /// [`Normalizer::metrics`] up to the columns: every point checked (the rejections
+    /// counted in [`Mapped::outcome`]) and its attributes split, the rows still borrowed
+    /// from `request`, ready to be appended to a group's builders.
+    pub fn map_metrics<'a>(&self, request: &'a ExportMetricsServiceRequest) -> Mapped<'a> {
         let mut out = Normalized::default();
         let points: usize = request
             .resource_metrics
@@ -197,7 +205,11 @@ impl Normalizer {
             .flat_map(|s| &s.metrics)
             .map(point_count)
             .sum();
-        let mut b = MetricBuilders::with_capacity(points);
+        let mut rows = PointRows {
+            resources: Vec::with_capacity(request.resource_metrics.len()),
+            metrics: Vec::new(),
+            points: Vec::with_capacity(points),
+        };
         for resource_metrics in &request.resource_metrics {
             let resource = self.resource_row(
                 resource_metrics
@@ -205,6 +217,7 @@ impl Normalizer {
                     .as_ref()
                     .map_or(&[][..], |r| &r.attributes),
             );
+            rows.resources.push(resource);
             for scope_metrics in &resource_metrics.scope_metrics {
                 let scope_name = scope_metrics
                     .scope
@@ -212,14 +225,14 @@ impl Normalizer {
                     .map(|s| s.name.as_str())
                     .filter(|n| !n.is_empty());
                 for metric in &scope_metrics.metrics {
-                    self.metric_rows(metric, scope_name, &resource, &mut b, &mut out);
+                    self.metric_rows(metric, scope_name, &mut rows, &mut out);
                 }
             }
         }
-        if b.len() > 0 {
-            out.metrics = Some(b.finish());
+        Mapped {
+            rows: Rows(Kind::Metrics(rows)),
+            outcome: out,
         }
-        out
     }
 
     /// `service.name` to its column, an agent name to the agent fallback of every point,
@@ -242,8 +255,7 @@ impl Normalizer {
         &self,
         metric: &'a Metric,
         scope_name: Option<&'a str>,
-        resource: &ResourceRow<'a>,
-        b: &mut MetricBuilders,
+        rows: &mut PointRows<'a>,
         out: &mut Normalized,
     ) {
         let (kind, points, temporality_code, monotonic): (_, Vec<Point<'a>>, _, _) =
@@ -286,13 +298,15 @@ impl Normalizer {
                     None,
                 ),
             };
-        let row = MetricRow {
+        let metric_index = rows.metrics.len();
+        let resource = rows.resources.len() - 1;
+        rows.metrics.push(MetricRow {
             metric,
             scope_name,
             kind,
             temporality: temporality(temporality_code),
             monotonic,
-        };
+        });
         for point in points {
             if metric.name.is_empty() {
                 out.reject(|| "a metric has no name".into());
@@ -302,8 +316,42 @@ impl Normalizer {
                 out.reject(|| format!("point of metric {:?}: {problem}", metric.name));
                 continue;
             }
-            let attributes = Attributes::split(self, point.attributes(), &PROMOTED);
-            b.append(&row, point, &attributes, resource);
+            rows.points.push(PointRow {
+                metric: metric_index,
+                resource,
+                point,
+                attributes: Attributes::split(self, point.attributes(), &PROMOTED),
+            });
+        }
+    }
+}
+
+/// A metrics export's checked points, borrowed from the request.
+pub(super) struct PointRows<'a> {
+    pub resources: Vec<ResourceRow<'a>>,
+    pub metrics: Vec<MetricRow<'a>>,
+    pub points: Vec<PointRow<'a>>,
+}
+
+/// One valid data point: its metric and resource (indices into [`PointRows`]) and its
+/// attributes, split.
+pub(super) struct PointRow<'a> {
+    pub metric: usize,
+    pub resource: usize,
+    pub point: Point<'a>,
+    pub attributes: Attributes<'a>,
+}
+
+impl PointRows<'_> {
+    /// Appends every point to `b`.
+    pub(super) fn append_to(&self, b: &mut MetricBuilders) {
+        for p in &self.points {
+            b.append(
+                &self.metrics[p.metric],
+                p.point,
+                &p.attributes,
+                &self.resources[p.resource],
+            );
         }
     }
 }

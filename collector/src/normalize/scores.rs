@@ -11,8 +11,9 @@ use schemas::tables::{Table, score_sources};
 use serde::Deserialize;
 
 use super::builders::{self, DateBuilder, Floats, Strings};
+use super::group::Kind;
 use super::value;
-use super::{Normalized, Normalizer, hex_id};
+use super::{Mapped, Normalized, Normalizer, Rows, hex_id};
 
 /// Name of the event (span event or log record) that carries an evaluation result, per
 /// the OTel GenAI semantic conventions.
@@ -133,8 +134,8 @@ impl ScoreRows {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
+    pub fn len(&self) -> usize {
+        self.n
     }
 
     pub fn append(&mut self, row: ScoreRow) {
@@ -213,8 +214,14 @@ impl Normalizer {
     /// `ignored`: Vigil has no general log table. A record is rejected when it lacks
     /// `gen_ai.evaluation.name` or both value and label, or carries a malformed id.
     pub fn logs(&self, request: &ExportLogsServiceRequest) -> Normalized {
+        self.map_logs(request).into_normalized(self)
+    }
+
+    /// [`Normalizer::logs`] up to the columns: the evaluation records checked and read
+    /// into score rows, ready to be appended to a group's builders.
+    pub fn map_logs(&self, request: &ExportLogsServiceRequest) -> Mapped<'static> {
         let mut out = Normalized::default();
-        let mut rows = ScoreRows::with_capacity(0);
+        let mut rows = Vec::new();
         for resource_logs in &request.resource_logs {
             let attributes = resource_logs
                 .resource
@@ -287,16 +294,16 @@ impl Normalizer {
                         ..ScoreRow::default()
                     };
                     match row.fill_from_evaluation_attributes(&record.attributes) {
-                        Ok(()) => rows.append(row),
+                        Ok(()) => rows.push(row),
                         Err(problem) => out.reject(|| format!("evaluation log record: {problem}")),
                     }
                 }
             }
         }
-        if !rows.is_empty() {
-            out.scores = Some(rows.finish());
+        Mapped {
+            rows: Rows(Kind::Scores(rows)),
+            outcome: out,
         }
-        out
     }
 
     /// Maps scores of the JSON API onto `scores` (source `api`).
@@ -341,7 +348,7 @@ impl Normalizer {
                 ..ScoreRow::default()
             });
         }
-        if rows.is_empty() {
+        if rows.len() == 0 {
             return Err("no scores in the request".into());
         }
         Ok(rows.finish())

@@ -13,9 +13,10 @@ use schemas::prices::TokenUsage;
 use schemas::tables::Table;
 
 use super::builders::{self, Bools, DateBuilder, Floats, Ints, Strings};
-use super::scores::{ScoreRow, ScoreRows, evaluation_from_attributes};
+use super::group::Kind;
+use super::scores::{ScoreRow, evaluation_from_attributes};
 use super::value;
-use super::{Normalized, Normalizer, hex_id};
+use super::{Mapped, Normalized, Normalizer, Rows, hex_id};
 use schemas::tables::score_sources;
 
 /// Room for every [`SpanField`]; checked by a test.
@@ -30,9 +31,9 @@ struct Slot<'a> {
 }
 
 /// One valid span on its way to a row.
-struct SpanRow<'a> {
+pub(super) struct SpanRow<'a> {
     span: &'a Span,
-    resource: usize,
+    pub resource: usize,
     trace_id: String,
     span_id: String,
     parent_span_id: Option<String>,
@@ -46,7 +47,7 @@ struct SpanRow<'a> {
 }
 
 /// The typed part of a resource.
-struct ResourceRow<'a> {
+pub(super) struct ResourceRow<'a> {
     service_name: Option<Cow<'a, str>>,
     service_version: Option<Cow<'a, str>>,
     attributes: Vec<(&'a str, Option<Cow<'a, str>>)>,
@@ -70,6 +71,13 @@ impl Normalizer {
     /// bytes, its span id not 8 bytes (or either is all zero), its parent span id neither
     /// empty nor 8 bytes, its start time is 0, or it ends before it starts.
     pub fn traces(&self, request: &ExportTraceServiceRequest) -> Normalized {
+        self.map_traces(request).into_normalized(self)
+    }
+
+    /// [`Normalizer::traces`] up to the columns: every span checked (the rejections
+    /// counted in [`Mapped::outcome`]), agents inherited, scores read, the rows still
+    /// borrowed from `request`, ready to be appended to a group's builders.
+    pub fn map_traces<'a>(&self, request: &'a ExportTraceServiceRequest) -> Mapped<'a> {
         let mut out = Normalized::default();
         let mut resources = Vec::with_capacity(request.resource_spans.len());
         let mut rows: Vec<SpanRow<'_>> = Vec::new();
@@ -93,21 +101,18 @@ impl Normalizer {
         }
         inherit_agents(&mut rows, &resources);
 
-        let mut scores = ScoreRows::with_capacity(0);
-        let n = rows.len();
-        let mut b = SpanBuilders::with_capacity(n);
+        let mut scores = Vec::new();
         for row in &rows {
-            let resource = &resources[row.resource];
-            b.append(self, row, resource);
-            self.collect_scores(row, resource, &mut scores, &mut out);
+            self.collect_scores(row, &resources[row.resource], &mut scores, &mut out);
         }
-        if n > 0 {
-            out.spans = Some(b.finish());
+        Mapped {
+            rows: Rows(Kind::Traces(TraceRows {
+                resources,
+                spans: rows,
+                scores,
+            })),
+            outcome: out,
         }
-        if !scores.is_empty() {
-            out.scores = Some(scores.finish());
-        }
-        out
     }
 
     fn span_row<'a>(&self, span: &'a Span, resource: usize) -> Result<SpanRow<'a>, String> {
@@ -225,7 +230,7 @@ impl Normalizer {
         &self,
         row: &SpanRow<'a>,
         resource: &ResourceRow<'a>,
-        scores: &mut ScoreRows,
+        scores: &mut Vec<ScoreRow>,
         out: &mut Normalized,
     ) {
         let base = ScoreRow {
@@ -250,7 +255,7 @@ impl Normalizer {
                 ..base.clone()
             };
             match score.fill_from_evaluation_attributes(&event.attributes) {
-                Ok(()) => scores.append(score),
+                Ok(()) => scores.push(score),
                 Err(problem) => {
                     if out.errors.len() < Normalized::MAX_ERRORS {
                         out.errors.push(format!(
@@ -271,7 +276,7 @@ impl Normalizer {
                 }
                 continue;
             };
-            scores.append(ScoreRow {
+            scores.push(ScoreRow {
                 name: name.into_owned(),
                 value: score_value.and_then(value::to_f64),
                 label: label.and_then(value::to_text).map(Cow::into_owned),
@@ -368,8 +373,16 @@ fn status_name(code: i32) -> &'static str {
     }
 }
 
+/// A trace export's checked rows, borrowed from the request.
+pub(super) struct TraceRows<'a> {
+    pub resources: Vec<ResourceRow<'a>>,
+    pub spans: Vec<SpanRow<'a>>,
+    /// Scores carried by the spans (events, OpenInference attributes).
+    pub scores: Vec<ScoreRow>,
+}
+
 /// One builder per `spans` column.
-struct SpanBuilders {
+pub(super) struct SpanBuilders {
     time: arrow::array::TimestampNanosecondBuilder,
     end_time: arrow::array::TimestampNanosecondBuilder,
     duration_ms: Floats,
@@ -409,7 +422,7 @@ struct SpanBuilders {
 }
 
 impl SpanBuilders {
-    fn with_capacity(n: usize) -> Self {
+    pub(super) fn with_capacity(n: usize) -> Self {
         let s = || Strings::with_capacity(n, n * 16);
         Self {
             time: builders::timestamp_builder(n),
@@ -451,7 +464,7 @@ impl SpanBuilders {
         }
     }
 
-    fn append<'a>(
+    pub(super) fn append<'a>(
         &mut self,
         normalizer: &Normalizer,
         row: &SpanRow<'a>,
@@ -589,7 +602,7 @@ impl SpanBuilders {
         self.date.append(start);
     }
 
-    fn finish(mut self) -> arrow::record_batch::RecordBatch {
+    pub(super) fn finish(mut self) -> arrow::record_batch::RecordBatch {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.time.finish()),
             Arc::new(self.end_time.finish()),

@@ -129,7 +129,7 @@ async fn appends_are_durable_in_order_and_survive_reopen() {
         segment_bytes: 600,
         ..WalConfig::default()
     };
-    let wal = Arc::new(Wal::open(&dir, config, 1, Vec::new(), on_durable).unwrap());
+    let wal: Arc<Wal> = Arc::new(Wal::open(&dir, config, 1, Vec::new(), on_durable).unwrap());
     // One at a time first (each its own group commit, so segments rotate), then a
     // concurrent burst that the writer groups into fewer records.
     let mut sequences = Vec::new();
@@ -223,7 +223,7 @@ async fn a_stale_empty_segment_with_the_next_name_is_never_removed_as_closed() {
     std::fs::write(dir.join(wal_segment_name(4)), framing::segment_header()).unwrap();
     let replay = super::replay(&dir, true).unwrap();
     assert_eq!(replay.last_sequence, 3);
-    let wal = Wal::open(
+    let wal: Wal = Wal::open(
         &dir,
         WalConfig::default(),
         4,
@@ -328,4 +328,200 @@ fn a_record_sealed_in_place_is_the_record_frame_writes() {
     assert_eq!(valid, bytes.len());
     assert_eq!(records[0].sequence, 42);
     assert_eq!(values(&records[0]), vec![5, 6, 7]);
+}
+
+/// Test rows: values appended under the group's lock, finished into one `spans` batch of
+/// the test schema.
+#[derive(Default)]
+struct Values(Vec<i64>);
+
+impl GroupRows for Values {
+    type Sizes = usize;
+
+    fn with_sizes(sizes: usize) -> Self {
+        Values(Vec::with_capacity(sizes))
+    }
+
+    fn sizes(&self) -> usize {
+        self.0.len()
+    }
+
+    fn finish(self) -> Result<Vec<(Table, RecordBatch)>> {
+        Ok(if self.0.is_empty() {
+            Vec::new()
+        } else {
+            vec![(Table::Spans, batch(&self.0))]
+        })
+    }
+}
+
+/// A WAL whose writer stops in the callback of record 1 until `release` is sent, so that
+/// the appends made meanwhile wait, deterministically, in one group.
+fn held_wal(
+    dir: &std::path::Path,
+    config: WalConfig,
+) -> (Wal<Values>, mpsc::Receiver<u64>, mpsc::Sender<()>) {
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let on_durable: writer::OnDurable = Box::new(move |seq, _| {
+        entered_tx.send(seq).unwrap();
+        if seq == 1 {
+            release_rx.recv().unwrap();
+        }
+    });
+    let wal = Wal::open(dir, config, 1, Vec::new(), on_durable).unwrap();
+    (wal, entered, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_while_the_writer_is_busy_share_one_set_of_rows_and_one_record() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("wal");
+    let (wal, entered, release) = held_wal(&dir, WalConfig::default());
+    let first = wal.append_rows(8, |v| v.0.push(0), Vec::new()).unwrap();
+    assert_eq!(entered.recv().unwrap(), 1, "the writer holds record 1");
+    let waiting: Vec<_> = (1..=3)
+        .map(|i| {
+            wal.append_rows(8, |v| v.0.extend([i * 10, i * 10 + 1]), Vec::new())
+                .unwrap()
+        })
+        .collect();
+    // A ready batch (the scores API, drift rows) joins the same group.
+    let batch_append = wal
+        .append_rows(8, |_| {}, vec![(Table::Scores, batch(&[99]))])
+        .unwrap();
+    assert_eq!(wal.waiting(), 4);
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), 1);
+    for w in waiting {
+        assert_eq!(
+            w.await.unwrap(),
+            2,
+            "every waiter of the group gets its record"
+        );
+    }
+    assert_eq!(batch_append.await.unwrap(), 2);
+    assert_eq!(wal.waiting(), 0);
+    wal.close();
+
+    let replay = super::replay(&dir, true).unwrap();
+    assert_eq!(replay.records.len(), 2);
+    let record = &replay.records[1];
+    assert_eq!(record.sequence, 2);
+    let tables: Vec<Table> = record.batches.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        tables,
+        vec![Table::Spans, Table::Scores],
+        "one batch per table"
+    );
+    assert_eq!(
+        values(&WalRecord {
+            sequence: 2,
+            batches: record.batches[..1].to_vec(),
+        }),
+        vec![10, 11, 20, 21, 30, 31],
+        "the three appends' rows, in arrival order, in one batch"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_queue_depth_an_append_is_refused_without_touching_the_group() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("wal");
+    let config = WalConfig {
+        queue_depth: 2,
+        ..WalConfig::default()
+    };
+    let (wal, entered, release) = held_wal(&dir, config);
+    let first = wal.append_rows(8, |v| v.0.push(1), Vec::new()).unwrap();
+    entered.recv().unwrap();
+    let a = wal.append_rows(8, |v| v.0.push(2), Vec::new()).unwrap();
+    let b = wal.append_rows(8, |v| v.0.push(3), Vec::new()).unwrap();
+    let refused = wal.append_rows(8, |_| panic!("fill of a refused append ran"), Vec::new());
+    assert!(matches!(refused, Err(Error::Overloaded(_))));
+    release.send(()).unwrap();
+    assert_eq!(
+        (first.await.unwrap(), a.await.unwrap(), b.await.unwrap()),
+        (1, 2, 2)
+    );
+    wal.close();
+    let replay = super::replay(&dir, true).unwrap();
+    assert_eq!(values(&replay.records[1]), vec![2, 3]);
+}
+
+/// A size-limited tmpfs (as `tests/e2e/full_disk.rs` mounts), unmounted on drop.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a {size} tmpfs failed: this test needs root (CAP_SYS_ADMIN), as CI has"
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_fails_every_waiter_of_its_group_and_stores_none_of_it() {
+    use std::io::Write;
+    let disk = SmallDisk::mount("1m");
+    let dir = disk.0.path().join("wal");
+    let (wal, entered, release) = held_wal(&dir, WalConfig::default());
+    let first = wal.append_rows(8, |v| v.0.push(0), Vec::new()).unwrap();
+    assert_eq!(entered.recv().unwrap(), 1);
+    // Three appends of 4,000 values each (more than the page the segment has left).
+    let group: Vec<_> = (1..=3i64)
+        .map(|i| {
+            wal.append_rows(
+                32_000,
+                |v| v.0.extend(i * 10_000..i * 10_000 + 4_000),
+                Vec::new(),
+            )
+            .unwrap()
+        })
+        .collect();
+    // Fill the disk while the writer waits, then let it write the group.
+    let filler = disk.0.path().join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    for chunk in [1 << 16, 4096, 1] {
+        let block = vec![0xA5u8; chunk];
+        while file.write_all(&block).is_ok() {}
+    }
+    drop(file);
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), 1);
+    for append in group {
+        match append.await {
+            Err(Error::Failed(message)) => assert!(message.contains("disk full"), "{message}"),
+            other => panic!("a waiter of the failed group got {other:?}"),
+        }
+    }
+    assert!(wal.fault().is_some_and(|f| f.no_space));
+    // Space again: the next append takes the next sequence, and nothing of the failed
+    // group is in the log.
+    std::fs::remove_file(&filler).unwrap();
+    let after = wal.append_rows(8, |v| v.0.push(7), Vec::new()).unwrap();
+    assert_eq!(after.await.unwrap(), 2);
+    assert!(wal.fault().is_none());
+    wal.close();
+    let replay = super::replay(&dir, true).unwrap();
+    let stored: Vec<Vec<i64>> = replay.records.iter().map(values).collect();
+    assert_eq!(stored, vec![vec![0], vec![7]]);
+    assert_eq!(replay.truncated_bytes, 0, "the failed record was cut back");
 }

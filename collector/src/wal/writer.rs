@@ -1,15 +1,18 @@
 //! The group-commit writer thread and the handle that appends to it.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
+use std::future::Future;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use schemas::paths::wal_segment_name;
 use schemas::tables::Table;
 use tokio::sync::oneshot;
@@ -22,7 +25,8 @@ use crate::error::{Error, Result};
 pub struct WalConfig {
     /// A segment is closed and a new one started once it holds this many bytes.
     pub segment_bytes: u64,
-    /// One group commit writes at most about this many bytes.
+    /// A group takes no more appends once it holds about this many bytes of Arrow
+    /// memory; later appends open the next group.
     pub max_group_bytes: usize,
     /// Appends that may wait for the writer; past it, appends fail with
     /// [`Error::Overloaded`] instead of queueing without bound.
@@ -43,11 +47,89 @@ impl Default for WalConfig {
 /// its appender is answered: this is where acknowledged data becomes visible.
 pub type OnDurable = Box<dyn FnMut(u64, Vec<(Table, RecordBatch)>) + Send>;
 
-struct Append {
+/// Rows that the appends of one group write straight into shared column builders,
+/// instead of each building batches of its own: the open group holds one value of this
+/// type, appenders add to it under the group's lock ([`Wal::append_rows`]), and the writer
+/// thread finishes it once, into at most one batch per table, when it takes the group.
+pub trait GroupRows: Send + 'static {
+    /// What a finished group leaves to size the next group's builders (row counts per
+    /// table, say), so that they do not grow by doubling from empty.
+    type Sizes: Copy + Default + Send + 'static;
+
+    /// Empty rows, with room for about `sizes`.
+    fn with_sizes(sizes: Self::Sizes) -> Self;
+
+    /// The sizes of what was appended so far.
+    fn sizes(&self) -> Self::Sizes;
+
+    /// The rows as batches, at most one per table.
+    ///
+    /// # Errors
+    /// When a batch cannot be assembled (a bug of the implementation): the whole group
+    /// then fails.
+    fn finish(self) -> Result<Vec<(Table, RecordBatch)>>;
+}
+
+/// [`GroupRows`] for a WAL whose appenders only append ready batches ([`Wal::append`]).
+#[derive(Debug, Default)]
+pub struct NoRows;
+
+impl GroupRows for NoRows {
+    type Sizes = ();
+
+    fn with_sizes((): ()) -> Self {
+        NoRows
+    }
+
+    fn sizes(&self) {}
+
+    fn finish(self) -> Result<Vec<(Table, RecordBatch)>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A group commit in the making: what its appenders added, and who waits for it.
+struct Group<R> {
+    rows: R,
+    /// Ready batches appended by [`Wal::append`].
     batches: Vec<(Table, RecordBatch)>,
-    /// Arrow memory of `batches`, what a group is bounded by.
+    /// About the Arrow memory appended, what a group is bounded by.
     bytes: usize,
-    done: oneshot::Sender<Result<u64>>,
+    waiters: Vec<oneshot::Sender<Result<u64>>>,
+}
+
+/// The groups waiting for the writer, oldest first; appenders add to the newest until it
+/// holds [`WalConfig::max_group_bytes`], then open another.
+struct Queue<R: GroupRows> {
+    groups: VecDeque<Group<R>>,
+    /// Appends waiting in `groups`, bounded by [`WalConfig::queue_depth`].
+    waiting: usize,
+    /// The sizes of the last group the writer took.
+    sizes: R::Sizes,
+    closed: bool,
+}
+
+/// What the appenders and the writer thread share.
+struct Shared<R: GroupRows> {
+    queue: Mutex<Queue<R>>,
+    /// Wakes the writer when a group is opened or the WAL closes.
+    wake: Condvar,
+    config: WalConfig,
+}
+
+/// The answer to [`Wal::append_rows`]: resolves to the sequence of the record holding the
+/// rows once it is fsynced, or to the error that failed its group.
+#[must_use = "the rows are durable only once this resolves to Ok"]
+pub struct Durable(oneshot::Receiver<Result<u64>>);
+
+impl Future for Durable {
+    type Output = Result<u64>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<u64>> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|answer| answer.map_err(|_| Error::Closed)?)
+    }
 }
 
 /// Why the WAL's last group commit failed, until one succeeds again.
@@ -62,15 +144,17 @@ pub struct WriteFault {
     pub since: std::time::SystemTime,
 }
 
-/// Handle to the write-ahead log. Appends from any task; one thread writes.
-pub struct Wal {
-    tx: Mutex<Option<SyncSender<Append>>>,
+/// Handle to the write-ahead log. Appends from any task; one thread writes. `R` is what
+/// appenders may write straight into the open group's column builders
+/// ([`Wal::append_rows`]); [`NoRows`] when they only append batches.
+pub struct Wal<R: GroupRows = NoRows> {
+    shared: Arc<Shared<R>>,
     closed_segments: Arc<Mutex<Vec<(PathBuf, u64)>>>,
     fault: Arc<Mutex<Option<WriteFault>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Wal {
+impl<R: GroupRows> Wal<R> {
     /// Starts the writer on a new segment whose first record will be `next_sequence`.
     /// `existing` are the segments replay found (path, last sequence), kept until
     /// [`Wal::remove_through`] covers them.
@@ -83,7 +167,7 @@ impl Wal {
         next_sequence: u64,
         existing: Vec<(PathBuf, u64)>,
         on_durable: OnDurable,
-    ) -> Result<Wal> {
+    ) -> Result<Wal<R>> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let segment = Segment::create(dir, next_sequence)?;
         // A segment already named for `next_sequence` (left by a run that stopped before
@@ -95,7 +179,16 @@ impl Wal {
             .collect();
         let closed_segments = Arc::new(Mutex::new(existing));
         let fault = Arc::new(Mutex::new(None));
-        let (tx, rx) = mpsc::sync_channel(config.queue_depth);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                groups: VecDeque::new(),
+                waiting: 0,
+                sizes: R::Sizes::default(),
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            config: config.clone(),
+        });
         let writer = Writer {
             dir: dir.to_owned(),
             config,
@@ -110,10 +203,13 @@ impl Wal {
         };
         let thread = std::thread::Builder::new()
             .name("vigil-wal".into())
-            .spawn(move || writer.run(rx))
+            .spawn({
+                let shared = shared.clone();
+                move || writer.run(&shared)
+            })
             .map_err(|e| Error::io(dir, e))?;
         Ok(Wal {
-            tx: Mutex::new(Some(tx)),
+            shared,
             closed_segments,
             fault,
             thread: Mutex::new(Some(thread)),
@@ -124,34 +220,83 @@ impl Wal {
     /// is fsynced.
     ///
     /// The appends that reach the writer together are one group commit and one record:
-    /// their batches are joined per table, so several appends may share a sequence.
-    /// When this returns `Ok`, the batches are in the WAL on stable storage and the
-    /// [`OnDurable`] callback has run for their record.
+    /// their batches are joined per table (with the rows of [`Wal::append_rows`]), so
+    /// several appends may share a sequence. When this returns `Ok`, the batches are in
+    /// the WAL on stable storage and the [`OnDurable`] callback has run for their record.
     ///
     /// # Errors
-    /// [`Error::Overloaded`] when the writer's queue is full; [`Error::Io`] if the write
-    /// or fsync failed (nothing of the record is acknowledged); [`Error::Closed`] after
-    /// shutdown began.
+    /// [`Error::Overloaded`] when [`WalConfig::queue_depth`] appends wait already;
+    /// [`Error::Failed`] if the write or fsync failed (nothing of the record is
+    /// acknowledged); [`Error::Closed`] after shutdown began.
     ///
     /// # Cancellation
     /// Dropping the future does not withdraw the record: it may still become durable.
     pub async fn append(&self, batches: Vec<(Table, RecordBatch)>) -> Result<u64> {
         let bytes = batches.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+        self.append_rows(bytes, |_| {}, batches)?.await
+    }
+
+    /// Appends rows through `fill`, which writes them into the open group's builders,
+    /// and `batches` beside them. The future resolves to the sequence of the record that
+    /// holds them once it is fsynced, as [`Wal::append`]'s does.
+    ///
+    /// `fill` runs now, on the caller's thread, under the lock that every appender and
+    /// the writer take: keep it to appending rows already checked (validation belongs
+    /// before). `bytes` is about the Arrow memory the rows add, what
+    /// [`WalConfig::max_group_bytes`] bounds. If the record fails, nothing of the group
+    /// is stored and each of its appenders gets the error.
+    ///
+    /// # Errors
+    /// At once, without calling `fill`: [`Error::Overloaded`] when
+    /// [`WalConfig::queue_depth`] appends wait already, [`Error::Closed`] after shutdown
+    /// began. From the future: as [`Wal::append`].
+    ///
+    /// # Cancellation
+    /// The rows are in the group once this returns: dropping the future does not
+    /// withdraw them, they may still become durable.
+    pub fn append_rows(
+        &self,
+        bytes: usize,
+        fill: impl FnOnce(&mut R),
+        batches: Vec<(Table, RecordBatch)>,
+    ) -> Result<Durable> {
         let (done, wait) = oneshot::channel();
-        let sent = match self.tx.lock().as_ref() {
-            Some(tx) => tx.try_send(Append {
-                batches,
-                bytes,
-                done,
-            }),
-            None => return Err(Error::Closed),
+        let opened = {
+            let mut queue = self.shared.queue.lock();
+            if queue.closed {
+                return Err(Error::Closed);
+            }
+            if queue.waiting >= self.shared.config.queue_depth {
+                return Err(Error::Overloaded("WAL queue is full"));
+            }
+            let max = self.shared.config.max_group_bytes;
+            let opened = queue.groups.back().is_none_or(|g| g.bytes >= max);
+            if opened {
+                let rows = R::with_sizes(queue.sizes);
+                queue.groups.push_back(Group {
+                    rows,
+                    batches: Vec::new(),
+                    bytes: 0,
+                    waiters: Vec::new(),
+                });
+            }
+            queue.waiting += 1;
+            let group = queue.groups.back_mut().expect("a group is open");
+            fill(&mut group.rows);
+            group.batches.extend(batches);
+            group.bytes += bytes;
+            group.waiters.push(done);
+            opened
         };
-        match sent {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(Error::Overloaded("WAL queue is full")),
-            Err(TrySendError::Disconnected(_)) => return Err(Error::Closed),
+        if opened {
+            self.shared.wake.notify_one();
         }
-        wait.await.map_err(|_| Error::Closed)?
+        Ok(Durable(wait))
+    }
+
+    /// Appends waiting for the writer now (not counting the group it is writing).
+    pub fn waiting(&self) -> usize {
+        self.shared.queue.lock().waiting
     }
 
     /// Deletes closed segments whose every record has a sequence `<= sequence`.
@@ -191,7 +336,8 @@ impl Wal {
     /// Stops accepting appends, lets the writer finish (and answer) what is queued, and
     /// joins it. Later appends fail with [`Error::Closed`].
     pub fn close(&self) {
-        self.tx.lock().take();
+        self.shared.queue.lock().closed = true;
+        self.shared.wake.notify_one();
         let thread = self.thread.lock().take();
         if let Some(thread) = thread {
             let _ = thread.join();
@@ -199,7 +345,7 @@ impl Wal {
     }
 }
 
-impl Drop for Wal {
+impl<R: GroupRows> Drop for Wal<R> {
     fn drop(&mut self) {
         self.close();
     }
@@ -249,19 +395,23 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Append>) {
-        while let Ok(first) = rx.recv() {
-            let mut group = vec![first];
-            let mut bytes = group[0].bytes;
-            while bytes < self.config.max_group_bytes {
-                match rx.try_recv() {
-                    Ok(next) => {
-                        bytes += next.bytes;
-                        group.push(next);
+    fn run<R: GroupRows>(mut self, shared: &Shared<R>) {
+        loop {
+            let group = {
+                let mut queue = shared.queue.lock();
+                loop {
+                    if let Some(group) = queue.groups.pop_front() {
+                        queue.waiting -= group.waiters.len();
+                        queue.sizes = group.rows.sizes();
+                        break Some(group);
                     }
-                    Err(_) => break,
+                    if queue.closed {
+                        break None;
+                    }
+                    shared.wake.wait(&mut queue);
                 }
-            }
+            };
+            let Some(group) = group else { break };
             self.commit(group);
         }
         // Closed: the active segment is complete and may be removed like any other once a
@@ -271,10 +421,16 @@ impl Writer {
             .push((self.segment.path.clone(), self.next_sequence - 1));
     }
 
-    fn commit(&mut self, mut group: Vec<Append>) {
+    fn commit<R: GroupRows>(&mut self, group: Group<R>) {
+        let Group {
+            rows,
+            batches: appended,
+            waiters,
+            ..
+        } = group;
         if let Some(reason) = &self.failed {
             let reason = reason.clone();
-            return answer_all(group, &reason);
+            return answer_all(waiters, &reason);
         }
         // A failed rotation leaves the current segment open, which still takes records.
         match self.rotate_if_full() {
@@ -287,23 +443,26 @@ impl Writer {
         }
         let started = Instant::now();
         let sequence = self.next_sequence;
-        let appended = group.iter_mut().flat_map(|a| a.batches.drain(..));
         // The payload is encoded straight after room kept for the header, in the buffer
         // that is written: no payload of its own, no copy into a frame, and the buffer's
         // pages stay mapped from one group to the next.
         let buffer = &mut self.buffer;
-        let encoded = coalesce(appended).and_then(|batches| {
-            unsealed_record(buffer);
-            encode_payload_into(buffer, &batches)?;
-            Ok(batches)
-        });
+        // The builders are finished here, once per group, on the writer thread.
+        let encoded = rows
+            .finish()
+            .and_then(|finished| coalesce(finished.into_iter().chain(appended)))
+            .and_then(|batches| {
+                unsealed_record(buffer);
+                encode_payload_into(buffer, &batches)?;
+                Ok(batches)
+            });
         let batches = match encoded {
             Ok(batches) => {
                 let crc = payload_crc(&self.buffer);
                 seal(&mut self.buffer, sequence, crc);
                 batches
             }
-            Err(e) => return answer_all(group, &format!("WAL record not encoded: {e}")),
+            Err(e) => return answer_all(waiters, &format!("WAL record not encoded: {e}")),
         };
         let written = self
             .segment
@@ -336,7 +495,7 @@ impl Writer {
             }
             self.set_fault(&message, no_space);
             metrics::counter!("vigil_wal_write_failures_total", "reason" => if no_space { "no_space" } else { "io" }).increment(1);
-            return answer_all(group, &message);
+            return answer_all(waiters, &message);
         }
         if self.fault.lock().take().is_some() {
             tracing::info!("WAL writes again; intake resumed");
@@ -345,12 +504,12 @@ impl Writer {
         self.next_sequence += 1;
         metrics::counter!("vigil_wal_group_commits_total").increment(1);
         metrics::counter!("vigil_wal_records_total").increment(1);
-        metrics::counter!("vigil_wal_appends_total").increment(group.len() as u64);
+        metrics::counter!("vigil_wal_appends_total").increment(waiters.len() as u64);
         metrics::counter!("vigil_wal_bytes_total").increment(self.buffer.len() as u64);
         metrics::histogram!("vigil_wal_commit_seconds").record(started.elapsed().as_secs_f64());
         (self.on_durable)(sequence, batches);
-        for append in group {
-            let _ = append.done.send(Ok(sequence));
+        for done in waiters {
+            let _ = done.send(Ok(sequence));
         }
     }
 
@@ -385,9 +544,9 @@ impl Writer {
 }
 
 /// Answers every append of a group that did not become durable with [`Error::Failed`].
-fn answer_all(group: Vec<Append>, reason: &str) {
-    for append in group {
-        let _ = append.done.send(Err(Error::Failed(reason.to_owned())));
+fn answer_all(waiters: Vec<oneshot::Sender<Result<u64>>>, reason: &str) {
+    for done in waiters {
+        let _ = done.send(Err(Error::Failed(reason.to_owned())));
     }
 }
 

@@ -28,7 +28,7 @@ fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-pub(super) struct MetricBuilders {
+pub(in crate::normalize) struct MetricBuilders {
     rows: usize,
     time: TimestampNanosecondBuilder,
     start_time: TimestampNanosecondBuilder,
@@ -73,7 +73,7 @@ const PROMOTED_COLUMNS: [SpanField; 6] = [
 ];
 
 impl MetricBuilders {
-    pub(super) fn with_capacity(n: usize) -> Self {
+    pub(in crate::normalize) fn with_capacity(n: usize) -> Self {
         let s = || Strings::with_capacity(n, n * 16);
         let floats = || list(Floats::with_capacity(n * 8), DataType::Float64);
         let ints = || list(Ints::with_capacity(n * 8), DataType::Int64);
@@ -112,13 +112,8 @@ impl MetricBuilders {
         }
     }
 
-    /// Rows appended so far.
-    pub(super) fn len(&self) -> usize {
-        self.rows
-    }
-
     /// Appends one valid point (see `Point::problem`).
-    pub(super) fn append<'a>(
+    pub(in crate::normalize) fn append<'a>(
         &mut self,
         row: &MetricRow<'a>,
         point: Point<'a>,
@@ -242,7 +237,7 @@ impl MetricBuilders {
         );
     }
 
-    pub(super) fn finish(mut self) -> RecordBatch {
+    pub(in crate::normalize) fn finish(mut self) -> RecordBatch {
         let [
             operation,
             provider,

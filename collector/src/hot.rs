@@ -130,8 +130,11 @@ impl HotBuffer {
     }
 
     /// Publishes a Delta version of `table` that adds no acknowledged rows (a compaction).
+    /// Versions only move forward: an older one, published late, is ignored.
     pub fn set_version(&self, table: Table, version: i64) {
-        self.state.write().versions[table.index()] = Some(version);
+        let mut state = self.state.write();
+        let current = &mut state.versions[table.index()];
+        *current = Some(current.map_or(version, |v| v.max(version)));
     }
 }
 
@@ -189,5 +192,22 @@ mod tests {
         hot.committing(Table::Spans);
         hot.release(Table::Spans, 1, 6);
         assert_eq!(spans(&hot.snapshot()), (Some(6), 0));
+    }
+
+    /// A compaction commits beside the flushes: its version, published after a flush that
+    /// committed later, must not hide the rows that flush released from the hot buffer.
+    #[test]
+    fn a_compaction_version_published_late_does_not_move_a_table_back() {
+        let hot = HotBuffer::new([Some(3); Table::ALL.len()]);
+        hot.insert(
+            1,
+            vec![(Table::Spans, RecordBatch::new_empty(Table::Spans.schema()))],
+        );
+        hot.committing(Table::Spans);
+        hot.release(Table::Spans, 1, 5);
+        hot.set_version(Table::Spans, 4);
+        assert_eq!(spans(&hot.snapshot()), (Some(5), 0));
+        hot.set_version(Table::Spans, 7);
+        assert_eq!(spans(&hot.snapshot()), (Some(7), 0));
     }
 }

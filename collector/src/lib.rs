@@ -120,6 +120,9 @@ pub struct Collector {
     /// `None` in direct mode.
     wal: Option<Wal<GroupBuilders>>,
     store: Mutex<Store>,
+    /// The compactor's own handles on the tables, opened at its first run: a compaction
+    /// commits beside the flushes, as another node's would, instead of holding `store`.
+    compactor: Mutex<Option<Store>>,
     /// The last durable sequence: of the WAL, or in direct mode of the direct commits.
     durable: Arc<AtomicU64>,
     closing: AtomicBool,
@@ -234,6 +237,7 @@ impl Collector {
             hot,
             wal,
             store: Mutex::new(store),
+            compactor: Mutex::new(None),
             durable,
             closing: AtomicBool::new(false),
             maintenance,
@@ -383,12 +387,18 @@ impl Collector {
     }
 
     /// Runs flushes and compactions until [`Collector::shutdown`]. Spawn it once.
+    ///
+    /// A compaction runs as a task of its own, so that flushes go on while it rewrites a
+    /// day: rewriting a busy day's small files takes minutes, and a flush that waited for
+    /// it let the hot buffer fill and ingest answer 503 (BENCHMARKS.md, "Query flood: the
+    /// flush streamed, no huge pages").
     pub async fn run_flusher(self: Arc<Self>) {
         if self.wal.is_none() {
             // Direct mode: nothing to flush, and no jobs role to compact.
             return;
         }
         let mut last_compaction = Instant::now();
+        let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
         let mut retention_due = self.config.retention.first_run(Instant::now());
         loop {
             tokio::select! {
@@ -405,11 +415,17 @@ impl Collector {
             if !self.maintenance.load(Ordering::Acquire) {
                 continue;
             }
-            if last_compaction.elapsed() >= self.config.compact_interval {
+            let idle = compaction
+                .as_ref()
+                .is_none_or(tokio::task::JoinHandle::is_finished);
+            if idle && last_compaction.elapsed() >= self.config.compact_interval {
                 last_compaction = Instant::now();
-                if let Err(e) = self.compact().await {
-                    tracing::error!(error = %e, "compaction failed; retrying at the next interval");
-                }
+                let this = self.clone();
+                compaction = Some(tokio::spawn(async move {
+                    if let Err(e) = this.compact().await {
+                        tracing::error!(error = %e, "compaction failed; retrying at the next interval");
+                    }
+                }));
             }
             retention_due = self.retention_tick(retention_due).await;
         }
@@ -470,11 +486,30 @@ impl Collector {
     ///
     /// # Errors
     /// When a compaction commit fails; the table is then unchanged.
+    ///
+    /// The rewrite holds the compactor's own handles, not the flushes' store: appends
+    /// commit beside it, and a commit that loses to the other is retried
+    /// ([`store::commit`]). Only the refresh after a compaction takes the store, so that
+    /// the next flush plans on the new files and snapshots show them.
     pub async fn compact(&self) -> Result<()> {
-        let mut store = self.store.lock().await;
+        let mut compactor = self.compactor.lock().await;
+        if compactor.is_none() {
+            *compactor = Some(Store::open(&self.config).await?);
+        }
+        let compactor = compactor.as_mut().expect("opened above");
         for table in Table::ALL {
-            if let Some(version) = store.compact(table, self.config.vacuum_retention).await? {
-                self.hot.set_version(table, version);
+            if compactor
+                .compact(table, self.config.vacuum_retention)
+                .await?
+                .is_some()
+            {
+                // Under the store's lock no flush is under way, so its newest version
+                // holds every row the hot buffer has released.
+                let mut store = self.store.lock().await;
+                store.refresh(table).await?;
+                if let Some(version) = store.version(table) {
+                    self.hot.set_version(table, version);
+                }
             }
         }
         Ok(())

@@ -43,7 +43,11 @@ use arrow::array::{Array, ArrayRef, Int64Array, TimestampNanosecondArray};
 use arrow::compute::SortColumn;
 use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
+use deltalake::datafusion::catalog::Session;
+use deltalake::datafusion::execution::session_state::SessionStateBuilder;
 use deltalake::datafusion::logical_expr::{col, lit};
+use deltalake::datafusion::prelude::SessionConfig;
+use deltalake::delta_datafusion::{DeltaSessionConfig, DeltaSessionContext};
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
@@ -85,8 +89,10 @@ enum Input {
     Plan(deltalake::datafusion::logical_expr::LogicalPlan),
 }
 
-/// Target size of compacted files.
-pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
+/// Target size of compacted files: 128 MiB, near delta-rs' default of 100 MiB (and
+/// Databricks' 128 MiB for optimized tables). A rewrite holds the file it writes in
+/// memory until the object store takes it, so this is also what one compaction holds.
+pub const COMPACT_TARGET_BYTES: u64 = 128 << 20;
 
 /// Memory a partition's sort may hold before it spills to the temporary directory.
 const SORT_MEMORY_BYTES: usize = 512 << 20;
@@ -357,6 +363,7 @@ impl Store {
                 .with_save_mode(SaveMode::Append)
                 .with_partition_columns([DATE_COLUMN])
                 .with_writer_properties(writer_properties())
+                .with_session_state(write_session())
                 .with_commit_properties(commit)
                 .with_table_name(table.name())
                 .await;
@@ -430,7 +437,11 @@ impl Store {
                             .with_target_size(
                                 NonZeroU64::new(COMPACT_TARGET_BYTES).expect("non-zero"),
                             )
-                            .with_writer_properties(writer_properties());
+                            .with_writer_properties(writer_properties())
+                            // One bin at a time: compaction runs beside ingest, and each
+                            // rewrite holds a file of up to the target size in memory.
+                            .with_max_concurrent_tasks(1)
+                            .with_session_state(write_session());
                         async move { optimize.await.map_err(|e| delta_error(table, e)) }
                     })
                     .await?;
@@ -602,6 +613,26 @@ pub(crate) fn partitions_of(delta: &DeltaTable, table: Table) -> Result<Vec<Part
         }
     }
     Ok(partitions.into_values().collect())
+}
+
+/// The DataFusion session delta-rs plans an append's write and a compaction's rewrite in:
+/// delta-rs' own (its planner, its object stores) with one target partition.
+///
+/// With DataFusion's default of one partition per core, the planner splits a flush's one
+/// input round-robin, and delta-rs then hash-repartitions it by `date` so that each writer
+/// gets whole partitions. A flush is one day (two around midnight), so one output of that
+/// repartition takes every row while the other stays empty, and DataFusion's repartition
+/// only waits while *every* output holds data (`distributor_channels.rs`): it converted
+/// and queued the whole flush ahead of the one Parquet writer, a second copy of it
+/// (heaptrack: `take` under `RepartitionExec`). In one partition the writer pulls the
+/// chunks one at a time.
+fn write_session() -> Arc<dyn Session> {
+    let config: SessionConfig = DeltaSessionConfig::default().into();
+    Arc::new(
+        SessionStateBuilder::new_from_existing(DeltaSessionContext::default().state())
+            .with_config(config.with_target_partitions(1))
+            .build(),
+    )
 }
 
 /// Parquet settings of every data file (DESIGN.md, "Table store"): zstd(1), no dictionary

@@ -481,3 +481,34 @@ async fn the_append_input_joins_hot_batches_into_stored_chunks_on_every_scan() {
         assert_eq!(stored, expected, "{scan} scan: the same rows, stored form");
     }
 }
+
+/// An append's write is planned in one partition, the writer's own. delta-rs puts a
+/// metrics node over the input, which DataFusion's default session (a partition per core)
+/// splits round-robin, and then hash-repartitions by `date`: that queued the whole flush
+/// ahead of the writer ([`write_session`] says why). A session of one target partition
+/// plans no split anywhere.
+#[tokio::test]
+async fn an_append_is_planned_in_one_partition() {
+    use deltalake::datafusion::logical_expr::{LogicalPlanBuilder, cast};
+    use deltalake::datafusion::physical_plan::ExecutionPlan;
+
+    let session = write_session();
+    assert_eq!(session.config().target_partitions(), 1);
+    let hot: Vec<RecordBatch> = (0..3).map(|i| pass(&[LATE + i * MINUTE])).collect();
+    let input = stored_chunks_plan(Table::Drift, &hot, 10).unwrap();
+    let casts = Table::Drift
+        .stored_schema()
+        .fields()
+        .iter()
+        .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
+        .collect::<Vec<_>>();
+    let sink = LogicalPlanBuilder::from(input)
+        .project(casts)
+        .and_then(LogicalPlanBuilder::build)
+        .unwrap();
+    let planned: Arc<dyn ExecutionPlan> = session.create_physical_plan(&sink).await.unwrap();
+    assert_eq!(
+        planned.properties().output_partitioning().partition_count(),
+        1
+    );
+}

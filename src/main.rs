@@ -11,7 +11,9 @@
 //! - `jobs`: background loops (monitors, SQL rules, alert records).
 //! - `auth`: tokens, scopes and the browser guards; `tls`: TLS on every listener.
 //! - `audit`: the audit log's writer (the hash chain is the `audit` crate's).
+//! - `allocator`: the global allocator and its settings.
 
+mod allocator;
 mod audit;
 mod auth;
 mod cli;
@@ -33,21 +35,8 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
-// mimalloc: prost decoding 1.5× and the whole ingest pipeline 17 % faster than the system
-// allocator on this machine (DESIGN.md, measured). The `system-allocator` feature leaves
-// it out so that heap profilers hooking malloc see every allocation.
-//
-// Built with `no_thp`, mimalloc does not `madvise` its memory for transparent huge pages.
-// Where THP is `madvise` (Debian's default), a 2 MiB page is resident and zeroed whole
-// however little of it the short-lived Arrow buffers of ingest touch: ingest alone peaked
-// at 1,239 MiB with huge pages and 954 MiB without, and a query flood at 2,127 and 1,864
-// MiB (BENCHMARKS.md, "Where the peak memory goes"). Where THP is `always`, the kernel
-// gives huge pages unasked: `MIMALLOC_ALLOW_THP=0` turns them off for the process.
-#[cfg(not(feature = "system-allocator"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::configure();
     // `[storage] tables` may be s3://, gs:// or az:// for any command that opens tables.
     collector::store::register_object_stores();
     match Cli::parse().command {

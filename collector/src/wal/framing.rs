@@ -172,7 +172,11 @@ fn upgrade(table: Table, batch: RecordBatch) -> RecordBatch {
 /// Appends one framed record to `out` (the writer seals records in place instead).
 #[cfg(test)]
 pub fn frame(out: &mut Vec<u8>, sequence: u64, payload: &[u8]) {
-    out.extend_from_slice(&header(sequence, payload.len(), crc32c::crc32c(payload)));
+    out.extend_from_slice(&header(
+        sequence,
+        payload.len(),
+        record_crc(sequence, payload),
+    ));
     out.extend_from_slice(payload);
 }
 
@@ -183,27 +187,27 @@ pub fn unsealed_record(buffer: &mut Vec<u8>) {
     buffer.extend_from_slice(&[0; HEADER_LEN]);
 }
 
-/// CRC32C of an unsealed record's payload, which [`seal`] combines with the sequence's
-/// into the header's CRC32C(sequence ‖ payload).
-pub fn payload_crc(record: &[u8]) -> u32 {
-    crc32c::crc32c(&record[HEADER_LEN..])
-}
-
 /// Writes the header of a record made with [`unsealed_record`] (then its payload
-/// appended), once its sequence is known. `payload_crc` is [`payload_crc`] of it.
-pub fn seal(record: &mut [u8], sequence: u64, payload_crc: u32) {
-    let header = header(sequence, record.len() - HEADER_LEN, payload_crc);
-    record[..HEADER_LEN].copy_from_slice(&header);
+/// appended), once its sequence is known.
+pub fn seal(record: &mut [u8], sequence: u64) {
+    let (head, payload) = record.split_at_mut(HEADER_LEN);
+    head.copy_from_slice(&header(
+        sequence,
+        payload.len(),
+        record_crc(sequence, payload),
+    ));
 }
 
-/// The header of a record: payload length, CRC32C(sequence ‖ payload) (from the payload's
-/// own CRC by `crc32c_combine`), sequence.
-fn header(sequence: u64, payload_len: usize, payload_crc: u32) -> [u8; HEADER_LEN] {
-    let crc = crc32c::crc32c_combine(
-        crc32c::crc32c(&sequence.to_le_bytes()),
-        payload_crc,
-        payload_len,
-    );
+/// CRC32C(sequence ‖ payload), the checksum of a record's header. Computed in one pass
+/// from the sequence's CRC: `crc32c_combine` (zlib's method, a 32 × 32 GF(2) matrix
+/// squared per bit of the payload length) cost more per group commit than the CRC of the
+/// payload itself (BENCHMARKS.md, issue 12, fourth pass).
+fn record_crc(sequence: u64, payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&sequence.to_le_bytes()), payload)
+}
+
+/// The header of a record: payload length, CRC32C(sequence ‖ payload), sequence.
+fn header(sequence: u64, payload_len: usize, crc: u32) -> [u8; HEADER_LEN] {
     let mut header = [0; HEADER_LEN];
     header[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     header[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -232,8 +236,7 @@ pub fn read_segment(bytes: &[u8]) -> (Vec<WalRecord>, usize) {
         let Some(payload) = bytes.get(at + HEADER_LEN..at + HEADER_LEN + len) else {
             break;
         };
-        let actual = crc32c::crc32c_append(crc32c::crc32c(&sequence.to_le_bytes()), payload);
-        if actual != crc {
+        if record_crc(sequence, payload) != crc {
             break;
         }
         match decode_payload(payload) {

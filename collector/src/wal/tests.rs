@@ -319,9 +319,12 @@ fn a_record_sealed_in_place_is_the_record_frame_writes() {
     let mut record = vec![0xAB; 3];
     framing::unsealed_record(&mut record);
     framing::encode_payload_into(&mut record, &batches).unwrap();
-    let crc = framing::payload_crc(&record);
-    framing::seal(&mut record, 42, crc);
+    framing::seal(&mut record, 42);
     assert_eq!(record, framed);
+    // The header's CRC is CRC32C(sequence ‖ payload), as records of earlier versions have it.
+    let mut covered = 42u64.to_le_bytes().to_vec();
+    covered.extend_from_slice(&record[HEADER_LEN..]);
+    assert_eq!(record[4..8], crc32c::crc32c(&covered).to_le_bytes());
     let mut bytes = framing::segment_header().to_vec();
     bytes.extend_from_slice(&record);
     let (records, valid) = framing::read_segment(&bytes);

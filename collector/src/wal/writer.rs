@@ -17,7 +17,7 @@ use schemas::paths::wal_segment_name;
 use schemas::tables::Table;
 use tokio::sync::oneshot;
 
-use super::framing::{encode_payload_into, payload_crc, seal, segment_header, unsealed_record};
+use super::framing::{encode_payload_into, seal, segment_header, unsealed_record};
 use crate::error::{Error, Result};
 
 /// WAL tuning.
@@ -458,8 +458,7 @@ impl Writer {
             });
         let batches = match encoded {
             Ok(batches) => {
-                let crc = payload_crc(&self.buffer);
-                seal(&mut self.buffer, sequence, crc);
+                seal(&mut self.buffer, sequence);
                 batches
             }
             Err(e) => return answer_all(waiters, &format!("WAL record not encoded: {e}")),

@@ -89,9 +89,9 @@ enum Input {
     Plan(deltalake::datafusion::logical_expr::LogicalPlan),
 }
 
-/// Target size of compacted files: 128 MiB, near delta-rs' default of 100 MiB (and
-/// Databricks' 128 MiB for optimized tables). A rewrite holds the file it writes in
-/// memory until the object store takes it, so this is also what one compaction holds.
+/// Target size of compacted files: 128 MiB, near delta-rs' default of 100 MiB. A rewrite
+/// holds the file it writes in memory until the object store takes it, so this is also
+/// what one compaction holds.
 pub const COMPACT_TARGET_BYTES: u64 = 128 << 20;
 
 /// Memory a partition's sort may hold before it spills to the temporary directory.

@@ -44,7 +44,7 @@ use arrow::compute::SortColumn;
 use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
 use deltalake::datafusion::catalog::Session;
-use deltalake::datafusion::execution::session_state::SessionStateBuilder;
+use deltalake::datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use deltalake::datafusion::logical_expr::{col, lit};
 use deltalake::datafusion::prelude::SessionConfig;
 use deltalake::delta_datafusion::{DeltaSessionConfig, DeltaSessionContext};
@@ -627,12 +627,17 @@ pub(crate) fn partitions_of(delta: &DeltaTable, table: Table) -> Result<Vec<Part
 /// (heaptrack: `take` under `RepartitionExec`). In one partition the writer pulls the
 /// chunks one at a time.
 fn write_session() -> Arc<dyn Session> {
+    Arc::new(one_partition(DeltaSessionContext::default()))
+}
+
+/// `context`'s state (delta-rs' planner, object stores and runtime) planning one target
+/// partition: an append's write ([`write_session`]) and a partition's sort
+/// (`sort::sort_partition`, on a runtime that spills).
+fn one_partition(context: DeltaSessionContext) -> SessionState {
     let config: SessionConfig = DeltaSessionConfig::default().into();
-    Arc::new(
-        SessionStateBuilder::new_from_existing(DeltaSessionContext::default().state())
-            .with_config(config.with_target_partitions(1))
-            .build(),
-    )
+    SessionStateBuilder::new_from_existing(context.state())
+        .with_config(config.with_target_partitions(1))
+        .build()
 }
 
 /// Parquet settings of every data file (DESIGN.md, "Table store"): zstd(1), no dictionary

@@ -8,19 +8,16 @@ use arrow::datatypes::SchemaRef;
 use deltalake::DeltaTable;
 use deltalake::datafusion::catalog::streaming::StreamingTable;
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::execution::session_state::SessionStateBuilder;
 use deltalake::datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use deltalake::datafusion::logical_expr::{cast, col, lit};
 use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::datafusion::physical_plan::streaming::PartitionStream;
-use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
-use deltalake::delta_datafusion::{
-    DeltaRuntimeEnvBuilder, DeltaSessionConfig, DeltaSessionContext,
-};
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::delta_datafusion::{DeltaRuntimeEnvBuilder, DeltaSessionContext};
 use deltalake::protocol::SaveMode;
 use schemas::tables::{DATE_COLUMN, Table};
 
-use super::{SORT_MEMORY_BYTES, writer_properties};
+use super::{SORT_MEMORY_BYTES, one_partition, writer_properties};
 use crate::error::{Error, Result};
 
 /// Rewrites the `date` partition `date` of `delta` as one file sorted by `key`, in one
@@ -51,13 +48,7 @@ pub(super) async fn sort_partition(
     let runtime = DeltaRuntimeEnvBuilder::new()
         .with_max_spill_size(SORT_MEMORY_BYTES)
         .build();
-    let mut config: SessionConfig = DeltaSessionConfig::default().into();
-    config = config.with_target_partitions(1);
-    let state = SessionStateBuilder::new_from_existing(
-        DeltaSessionContext::with_runtime_env(runtime).state(),
-    )
-    .with_config(config)
-    .build();
+    let state = one_partition(DeltaSessionContext::with_runtime_env(runtime));
     let ctx = SessionContext::new_with_state(state);
     delta
         .update_datafusion_session(&ctx.state())

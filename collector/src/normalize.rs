@@ -131,8 +131,17 @@ impl Normalizer {
 }
 
 /// Lowercase hex of an id, or `None` unless it has exactly `N` bytes and is not all zero.
+/// Encoded into a buffer on the stack and allocated once: `hex::encode` collects a
+/// `String` one `char` at a time, which was ≈ 1.7 % of ingest's CPU (three ids per span;
+/// BENCHMARKS.md, issue 12, fifth pass).
 fn hex_id<const N: usize>(bytes: &[u8]) -> Option<String> {
-    (bytes.len() == N && bytes.iter().any(|b| *b != 0)).then(|| hex::encode(bytes))
+    if bytes.len() != N || bytes.iter().all(|b| *b == 0) {
+        return None;
+    }
+    let mut text = [0u8; 32];
+    let text = &mut text[..2 * N];
+    hex::encode_to_slice(bytes, text).expect("an output twice the input's length");
+    Some(std::str::from_utf8(text).expect("hex digits").to_owned())
 }
 
 #[cfg(test)]

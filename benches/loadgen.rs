@@ -17,6 +17,13 @@
 //! [`Preencoded`] instead of cloning and encoding a message per request (which cost the
 //! generator twice the CPU of the HTTP client, taken from the daemon on a shared machine).
 //!
+//! Each connection is a connection-level client of hyper ([`Client`]): one HTTP/1.1
+//! keep-alive connection for OTLP/HTTP, one HTTP/2 connection under tonic's client for
+//! OTLP/gRPC, with no pool, reconnect or request queue in front of it, as `wrk` and
+//! `h2load` drive a server. With reqwest's pooled client the generator took 30 µs of CPU
+//! per 4-span request on the two cores it shares with the daemon; this one takes 15
+//! (BENCHMARKS.md, issue 12, fifth pass).
+//!
 //! Replayed bodies repeat their trace ids and timestamps, which is fine for ingest but not
 //! for anything that reads the data back by time or by trace (monitors, transactions).
 //! `--live` stamps every request as it is sent: its timestamps move to the current time and
@@ -35,9 +42,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut};
+use axum::http::Request;
+use bytes::{Buf, BufMut, Bytes};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use rustls_pki_types::pem::PemObject;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 #[path = "support/agent_traces.rs"]
@@ -144,18 +156,18 @@ async fn main() {
             })
             .collect()
     };
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(if args.metrics {
+    let bodies: Arc<Vec<Bytes>> = Arc::new(if args.metrics {
         (0..args.bodies)
             .map(|b| agent_metrics::request((b * args.points) as u64, args.points, now))
-            .map(|r| r.encode_to_vec())
+            .map(|r| r.encode_to_vec().into())
             .collect()
     } else if args.json {
         requests
             .iter()
-            .map(|r| serde_json::to_vec(r).expect("OTLP JSON"))
+            .map(|r| serde_json::to_vec(r).expect("OTLP JSON").into())
             .collect()
     } else {
-        requests.iter().map(Message::encode_to_vec).collect()
+        requests.iter().map(|r| r.encode_to_vec().into()).collect()
     });
     // What one acknowledged request adds: spans, or metric data points.
     let (unit, path) = if args.metrics {
@@ -168,7 +180,7 @@ async fn main() {
     } else {
         (args.traces * 4) as u64
     };
-    let bytes_per_span = bodies.iter().map(Vec::len).sum::<usize>() as f64
+    let bytes_per_span = bodies.iter().map(Bytes::len).sum::<usize>() as f64
         / (args.bodies as f64 * spans_per_request as f64);
     let stamps: Arc<Vec<Stamps>> = Arc::new(if args.live {
         requests
@@ -221,91 +233,29 @@ async fn main() {
         let (token, ca_pem) = (args.token.clone(), args.ca_pem.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let scheme = if ca_pem.is_some() { "https" } else { "http" };
-            let mut http = reqwest::Client::builder();
-            if let Some(pem) = &ca_pem {
-                http =
-                    http.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA PEM"));
-            }
-            let http = http.build().expect("HTTP client");
-            let authorization = token.map(|t| format!("Bearer {t}"));
-            let url = format!("{scheme}://{addr}{path}");
-            let mut grpc = match target {
-                Target::Grpc => {
-                    let mut endpoint =
-                        tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
-                            .expect("gRPC endpoint");
-                    if let Some(pem) = &ca_pem {
-                        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-                        endpoint = endpoint
-                            .tls_config(
-                                tonic::transport::ClientTlsConfig::new()
-                                    .ca_certificate(tonic::transport::Certificate::from_pem(pem))
-                                    .domain_name(host),
-                            )
-                            .expect("gRPC TLS");
-                    }
-                    Some(tonic::client::Grpc::new(
-                        endpoint.connect().await.expect("gRPC connect"),
-                    ))
-                }
-                Target::Http => None,
-            };
+            let mut client = Client::connect(target, &addr, ca_pem.as_deref()).await;
+            let authorization = token
+                .map(|t| axum::http::HeaderValue::from_str(&format!("Bearer {t}")).expect("token"));
             let mut i = c;
             while Instant::now() < deadline {
                 let sent = Instant::now();
                 let b = i % bodies.len();
-                // Live stamps: how far the templates' times move, and this request's salt.
-                let (shift, salt) = if live {
+                let body = if live {
+                    // Live stamps: how far the templates' times move, and this request's salt.
                     let n = sent_requests.fetch_add(1, Ordering::Relaxed);
-                    (
+                    let mut body = bodies[b].to_vec();
+                    stamps[b].stamp(
+                        &mut body,
                         unix_nanos().wrapping_sub(now),
                         (n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                    )
+                    );
+                    Bytes::from(body)
                 } else {
-                    (0, 0)
+                    bodies[b].clone()
                 };
-                let ok = match &mut grpc {
-                    Some(client) => {
-                        let mut body = bodies[b].clone();
-                        if live {
-                            stamps[b].stamp(&mut body, shift, salt);
-                        }
-                        let mut request = tonic::Request::new(body);
-                        if let Some(value) = &authorization {
-                            request
-                                .metadata_mut()
-                                .insert("authorization", value.parse().expect("token"));
-                        }
-                        let path = axum::http::uri::PathAndQuery::from_static(EXPORT_TRACES);
-                        let answer = match client.ready().await {
-                            Ok(()) => client.unary(request, path, Preencoded).await,
-                            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-                        };
-                        match answer {
-                            Ok(_) => Some(true),
-                            Err(status) if status.code() == tonic::Code::Unavailable => Some(false),
-                            Err(_) => None,
-                        }
-                    }
-                    None => {
-                        let mut body = bodies[b].clone();
-                        if live {
-                            stamps[b].stamp(&mut body, shift, salt);
-                        }
-                        let mut post = http.post(&url).header("content-type", content_type);
-                        if let Some(value) = &authorization {
-                            post = post.header("authorization", value);
-                        }
-                        match post.body(body).send().await {
-                            Ok(r) if r.status().is_success() => Some(true),
-                            Ok(r) if r.status().as_u16() == 429 || r.status().as_u16() == 503 => {
-                                Some(false)
-                            }
-                            _ => None,
-                        }
-                    }
-                };
+                let ok = client
+                    .export(path, content_type, authorization.as_ref(), body)
+                    .await;
                 match ok {
                     Some(true) => {
                         latencies.push(sent.elapsed());
@@ -433,6 +383,159 @@ impl Stamps {
 /// The gRPC method the generator calls.
 const EXPORT_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
+/// One connection of the generator, at the connection level of hyper's client (one
+/// HTTP/1.1 or HTTP/2 connection, no pool, no reconnect, no request queue in front of
+/// it), as `wrk` or `h2load` drive a server: on two cores shared with the daemon, every
+/// microsecond the generator spends is taken from the daemon.
+enum Client {
+    /// OTLP/HTTP: `POST` over one HTTP/1.1 keep-alive connection.
+    Http {
+        sender: http1::SendRequest<Full<Bytes>>,
+        authority: String,
+    },
+    /// OTLP/gRPC: tonic's client (framing, status) over one HTTP/2 connection.
+    Grpc(tonic::client::Grpc<H2>),
+}
+
+/// An HTTP/2 connection as the `tower` service tonic's client calls.
+#[derive(Clone)]
+struct H2(http2::SendRequest<tonic::body::Body>);
+
+impl tower_service::Service<Request<tonic::body::Body>> for H2 {
+    type Response = axum::http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, hyper::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), hyper::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(request))
+    }
+}
+
+/// A byte stream to the daemon: TCP, or TLS over it.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+impl Client {
+    /// Connects to `addr` (`host:port`), over TLS trusting `ca_pem` when given (the host
+    /// is then the name checked against the certificate). Panics if it cannot: the
+    /// benchmark has nothing to measure then.
+    async fn connect(target: Target, addr: &str, ca_pem: Option<&[u8]>) -> Client {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+        tcp.set_nodelay(true).expect("TCP_NODELAY");
+        let alpn: &[u8] = match target {
+            Target::Http => b"http/1.1",
+            Target::Grpc => b"h2",
+        };
+        let stream: Box<dyn Stream> = match ca_pem {
+            None => Box::new(tcp),
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                    roots.add(cert.expect("CA PEM")).expect("CA certificate");
+                }
+                let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+                let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .expect("TLS versions")
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                config.alpn_protocols = vec![alpn.to_vec()];
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned();
+                let name = rustls_pki_types::ServerName::try_from(host).expect("TLS name");
+                let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .connect(name, tcp)
+                    .await
+                    .unwrap_or_else(|e| panic!("TLS to {addr}: {e}"));
+                Box::new(tls)
+            }
+        };
+        let io = TokioIo::new(stream);
+        let scheme = if ca_pem.is_some() { "https" } else { "http" };
+        match target {
+            Target::Http => {
+                let (sender, connection) = http1::handshake(io).await.expect("HTTP/1.1");
+                tokio::spawn(connection);
+                Client::Http {
+                    sender,
+                    authority: addr.to_owned(),
+                }
+            }
+            Target::Grpc => {
+                let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                    .handshake(io)
+                    .await
+                    .expect("HTTP/2");
+                tokio::spawn(connection);
+                let origin = format!("{scheme}://{addr}").parse().expect("gRPC origin");
+                Client::Grpc(tonic::client::Grpc::with_origin(H2(sender), origin))
+            }
+        }
+    }
+
+    /// Sends one export: `Some(true)` when acknowledged, `Some(false)` when refused
+    /// for overload (HTTP 429/503, gRPC `UNAVAILABLE`), `None` when it failed otherwise.
+    async fn export(
+        &mut self,
+        path: &str,
+        content_type: &'static str,
+        authorization: Option<&axum::http::HeaderValue>,
+        body: Bytes,
+    ) -> Option<bool> {
+        match self {
+            Client::Http { sender, authority } => {
+                let mut request = Request::post(path)
+                    .header(axum::http::header::HOST, authority.as_str())
+                    .header(axum::http::header::CONTENT_TYPE, content_type);
+                if let Some(value) = authorization {
+                    request = request.header(axum::http::header::AUTHORIZATION, value);
+                }
+                let request = request.body(Full::new(body)).expect("request");
+                if sender.ready().await.is_err() {
+                    return None;
+                }
+                let response = sender.send_request(request).await.ok()?;
+                let status = response.status();
+                response.into_body().collect().await.ok()?;
+                match status.as_u16() {
+                    200..=299 => Some(true),
+                    429 | 503 => Some(false),
+                    _ => None,
+                }
+            }
+            Client::Grpc(client) => {
+                let mut request = tonic::Request::new(body);
+                if let Some(value) = authorization {
+                    request.metadata_mut().insert(
+                        "authorization",
+                        value.to_str().expect("token").parse().expect("token"),
+                    );
+                }
+                let method = axum::http::uri::PathAndQuery::from_static(EXPORT_TRACES);
+                let answer = match client.ready().await {
+                    Ok(()) => client.unary(request, method, Preencoded).await,
+                    Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+                };
+                match answer {
+                    Ok(_) => Some(true),
+                    Err(status) if status.code() == tonic::Code::Unavailable => Some(false),
+                    Err(_) => None,
+                }
+            }
+        }
+    }
+}
+
 /// A gRPC codec that sends an already encoded `ExportTraceServiceRequest` as it is and
 /// skips the answer's bytes (only its status counts), so that the gRPC client, like the
 /// HTTP one, sends bodies encoded before the clock started.
@@ -440,7 +543,7 @@ const EXPORT_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceServic
 struct Preencoded;
 
 impl Codec for Preencoded {
-    type Encode = Vec<u8>;
+    type Encode = Bytes;
     type Decode = ();
     type Encoder = Preencoded;
     type Decoder = Preencoded;
@@ -455,10 +558,10 @@ impl Codec for Preencoded {
 }
 
 impl Encoder for Preencoded {
-    type Item = Vec<u8>;
+    type Item = Bytes;
     type Error = tonic::Status;
 
-    fn encode(&mut self, body: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(&mut self, body: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
         dst.put_slice(&body);
         Ok(())
     }

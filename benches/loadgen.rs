@@ -233,7 +233,9 @@ async fn main() {
         let (token, ca_pem) = (args.token.clone(), args.ca_pem.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut client = Client::connect(target, &addr, ca_pem.as_deref()).await;
+            let mut client = Client::connect(target, &addr, ca_pem.as_deref())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             let authorization = token
                 .map(|t| axum::http::HeaderValue::from_str(&format!("Bearer {t}")).expect("token"));
             let mut i = c;
@@ -267,6 +269,14 @@ async fn main() {
                     }
                     None => {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        if client.is_closed() {
+                            // The daemon closed the connection: open another, as a pooled
+                            // client would, or wait a little if it cannot be reached.
+                            match Client::connect(target, &addr, ca_pem.as_deref()).await {
+                                Ok(reconnected) => client = reconnected,
+                                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                            }
+                        }
                     }
                 }
                 i += args_connections_stride(c);
@@ -394,7 +404,10 @@ enum Client {
         authority: String,
     },
     /// OTLP/gRPC: tonic's client (framing, status) over one HTTP/2 connection.
-    Grpc(tonic::client::Grpc<H2>),
+    Grpc {
+        client: tonic::client::Grpc<H2>,
+        connection: H2,
+    },
 }
 
 /// An HTTP/2 connection as the `tower` service tonic's client calls.
@@ -426,12 +439,14 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 
 impl Client {
     /// Connects to `addr` (`host:port`), over TLS trusting `ca_pem` when given (the host
-    /// is then the name checked against the certificate). Panics if it cannot: the
-    /// benchmark has nothing to measure then.
-    async fn connect(target: Target, addr: &str, ca_pem: Option<&[u8]>) -> Client {
+    /// is then the name checked against the certificate).
+    ///
+    /// # Errors
+    /// When the connection, TLS or the HTTP handshake fails: what failed, with `addr`.
+    async fn connect(target: Target, addr: &str, ca_pem: Option<&[u8]>) -> Result<Client, String> {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await
-            .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
         tcp.set_nodelay(true).expect("TCP_NODELAY");
         let alpn: &[u8] = match target {
             Target::Http => b"http/1.1",
@@ -456,7 +471,7 @@ impl Client {
                 let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
                     .connect(name, tcp)
                     .await
-                    .unwrap_or_else(|e| panic!("TLS to {addr}: {e}"));
+                    .map_err(|e| format!("TLS to {addr}: {e}"))?;
                 Box::new(tls)
             }
         };
@@ -464,22 +479,36 @@ impl Client {
         let scheme = if ca_pem.is_some() { "https" } else { "http" };
         match target {
             Target::Http => {
-                let (sender, connection) = http1::handshake(io).await.expect("HTTP/1.1");
+                let (sender, connection) = http1::handshake(io)
+                    .await
+                    .map_err(|e| format!("HTTP/1.1 to {addr}: {e}"))?;
                 tokio::spawn(connection);
-                Client::Http {
+                Ok(Client::Http {
                     sender,
                     authority: addr.to_owned(),
-                }
+                })
             }
             Target::Grpc => {
                 let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                     .handshake(io)
                     .await
-                    .expect("HTTP/2");
+                    .map_err(|e| format!("HTTP/2 to {addr}: {e}"))?;
                 tokio::spawn(connection);
                 let origin = format!("{scheme}://{addr}").parse().expect("gRPC origin");
-                Client::Grpc(tonic::client::Grpc::with_origin(H2(sender), origin))
+                let connection = H2(sender);
+                Ok(Client::Grpc {
+                    client: tonic::client::Grpc::with_origin(connection.clone(), origin),
+                    connection,
+                })
             }
+        }
+    }
+
+    /// Whether the connection is gone (closed by the daemon, or failed).
+    fn is_closed(&self) -> bool {
+        match self {
+            Client::Http { sender, .. } => sender.is_closed(),
+            Client::Grpc { connection, .. } => connection.0.is_closed(),
         }
     }
 
@@ -513,7 +542,7 @@ impl Client {
                     _ => None,
                 }
             }
-            Client::Grpc(client) => {
+            Client::Grpc { client, .. } => {
                 let mut request = tonic::Request::new(body);
                 if let Some(value) = authorization {
                     request.metadata_mut().insert(

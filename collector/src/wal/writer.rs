@@ -49,7 +49,7 @@ impl Default for WalConfig {
 /// after a write over blocks a file already holds is one data write and a cache flush;
 /// after an append that grows the file it also writes the inode: 116–118 µs against
 /// 189–197 µs per 40 KB record on the benchmark machine (BENCHMARKS.md, issue 12, fourth
-/// pass). Two, so that spares hold at most two segments' worth of disk (128 MiB by default).
+/// pass). Two cover the segments one flush removes at full speed.
 const MAX_SPARES: usize = 2;
 
 /// Called by the writer thread, in sequence order, once a record is durable and before

@@ -130,7 +130,8 @@ impl Normalizer {
     }
 }
 
-/// Lowercase hex of an id, or `None` unless it has exactly `N` bytes and is not all zero.
+/// Lowercase hex of an id, or `None` unless it has exactly `N` bytes (at most 16, a trace
+/// id) and is not all zero.
 /// Encoded into a buffer on the stack and allocated once: `hex::encode` collects a
 /// `String` one `char` at a time, which was ≈ 1.7 % of ingest's CPU (three ids per span;
 /// BENCHMARKS.md, issue 12, fifth pass).

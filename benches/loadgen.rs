@@ -19,8 +19,8 @@
 //!
 //! Each connection is a connection-level client of hyper ([`Client`]): one HTTP/1.1
 //! keep-alive connection for OTLP/HTTP, one HTTP/2 connection under tonic's client for
-//! OTLP/gRPC, with no pool, reconnect or request queue in front of it, as `wrk` and
-//! `h2load` drive a server. With reqwest's pooled client the generator took 30 µs of CPU
+//! OTLP/gRPC, with no pool or request queue in front of it (a connection the daemon
+//! closes is opened again), as `wrk` and `h2load` drive a server. With reqwest's pooled client the generator took 30 µs of CPU
 //! per 4-span request on the two cores it shares with the daemon; this one takes 15
 //! (BENCHMARKS.md, issue 12, fifth pass).
 //!
@@ -394,9 +394,9 @@ impl Stamps {
 const EXPORT_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// One connection of the generator, at the connection level of hyper's client (one
-/// HTTP/1.1 or HTTP/2 connection, no pool, no reconnect, no request queue in front of
-/// it), as `wrk` or `h2load` drive a server: on two cores shared with the daemon, every
-/// microsecond the generator spends is taken from the daemon.
+/// HTTP/1.1 or HTTP/2 connection, no pool and no request queue in front of it), as `wrk`
+/// or `h2load` drive a server: on two cores shared with the daemon, every microsecond the
+/// generator spends is taken from the daemon.
 enum Client {
     /// OTLP/HTTP: `POST` over one HTTP/1.1 keep-alive connection.
     Http {

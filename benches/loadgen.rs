@@ -13,16 +13,17 @@
 //! GenAI attributes (model, provider, tokens), a confidence, an accuracy score (an
 //! evaluation event on the root), and an escalation on one trace in twenty — about 440 bytes of protobuf per span, as in DESIGN.md. Bodies are
 //! encoded before the clock starts (unique ids per body) so that the generator spends its
-//! CPU on sending, not on building: over gRPC too, whose client sends those bytes through
-//! [`Preencoded`] instead of cloning and encoding a message per request (which cost the
-//! generator twice the CPU of the HTTP client, taken from the daemon on a shared machine).
+//! CPU on sending, not on building; gRPC bodies are framed (the 5-byte message prefix)
+//! before the clock starts too.
 //!
-//! Each connection is a connection-level client of hyper ([`Client`]): one HTTP/1.1
-//! keep-alive connection for OTLP/HTTP, one HTTP/2 connection under tonic's client for
-//! OTLP/gRPC, with no pool or request queue in front of it (a connection the daemon
-//! closes is opened again), as `wrk` and `h2load` drive a server. With reqwest's pooled client the generator took 30 µs of CPU
-//! per 4-span request on the two cores it shares with the daemon; this one takes 15
-//! (BENCHMARKS.md, issue 12, fifth pass).
+//! Each connection is a connection-level client ([`Client`]): one HTTP/1.1 keep-alive
+//! connection of hyper's client for OTLP/HTTP, one HTTP/2 connection of the `h2` crate
+//! for OTLP/gRPC (unary calls: `HEADERS`, one `DATA` frame, the `grpc-status` trailer),
+//! with no pool or request queue in front of it (a connection the daemon closes is opened
+//! again), as `wrk` and `h2load` drive a server. With reqwest's pooled client the generator
+//! took 30 µs of CPU per 4-span request on the two cores it shares with the daemon; this
+//! one takes 15 (BENCHMARKS.md, issue 12, fifth pass). tonic's client over hyper's HTTP/2
+//! took 50 µs per gRPC request (sixth pass).
 //!
 //! Replayed bodies repeat their trace ids and timestamps, which is fine for ingest but not
 //! for anything that reads the data back by time or by trace (monitors, transactions).
@@ -43,14 +44,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::Request;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use rustls_pki_types::pem::PemObject;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 #[path = "support/agent_traces.rs"]
 mod agent_traces;
@@ -166,6 +166,11 @@ async fn main() {
             .iter()
             .map(|r| serde_json::to_vec(r).expect("OTLP JSON").into())
             .collect()
+    } else if args.target == Target::Grpc {
+        requests
+            .iter()
+            .map(|r| grpc_frame(&r.encode_to_vec()))
+            .collect()
     } else {
         requests.iter().map(|r| r.encode_to_vec().into()).collect()
     });
@@ -180,7 +185,9 @@ async fn main() {
     } else {
         (args.traces * 4) as u64
     };
-    let bytes_per_span = bodies.iter().map(Bytes::len).sum::<usize>() as f64
+    // gRPC's 5-byte message prefix is not counted.
+    let prefix = if args.target == Target::Grpc { 5 } else { 0 };
+    let bytes_per_span = bodies.iter().map(|b| b.len() - prefix).sum::<usize>() as f64
         / (args.bodies as f64 * spans_per_request as f64);
     let stamps: Arc<Vec<Stamps>> = Arc::new(if args.live {
         requests
@@ -393,44 +400,28 @@ impl Stamps {
 /// The gRPC method the generator calls.
 const EXPORT_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// One connection of the generator, at the connection level of hyper's client (one
-/// HTTP/1.1 or HTTP/2 connection, no pool and no request queue in front of it), as `wrk`
-/// or `h2load` drive a server: on two cores shared with the daemon, every microsecond the
-/// generator spends is taken from the daemon.
+/// One connection of the generator, at the connection level (one HTTP/1.1 or HTTP/2
+/// connection, no pool and no request queue in front of it), as `wrk` or `h2load` drive a
+/// server: on two cores shared with the daemon, every microsecond the generator spends is
+/// taken from the daemon.
 enum Client {
-    /// OTLP/HTTP: `POST` over one HTTP/1.1 keep-alive connection.
+    /// OTLP/HTTP: `POST` over one HTTP/1.1 keep-alive connection (hyper's client).
     Http {
         sender: http1::SendRequest<Full<Bytes>>,
         authority: String,
     },
-    /// OTLP/gRPC: tonic's client (framing, status) over one HTTP/2 connection.
+    /// OTLP/gRPC: unary calls over one HTTP/2 connection of the `h2` crate (the HTTP/2
+    /// implementation under hyper and tonic), each a `HEADERS` frame and one `DATA` frame
+    /// with the message already framed ([`grpc_frame`]); the answer's `grpc-status` is
+    /// read from its trailers (or its headers, for a trailers-only answer).
     Grpc {
-        client: tonic::client::Grpc<H2>,
-        connection: H2,
+        sender: h2::client::SendRequest<Bytes>,
+        /// The method's URI with the daemon's scheme and authority (`:scheme`,
+        /// `:authority` and `:path` of every call).
+        uri: axum::http::Uri,
+        /// The task driving the connection: finished once the connection is gone.
+        connection: tokio::task::JoinHandle<()>,
     },
-}
-
-/// An HTTP/2 connection as the `tower` service tonic's client calls.
-#[derive(Clone)]
-struct H2(http2::SendRequest<tonic::body::Body>);
-
-impl tower_service::Service<Request<tonic::body::Body>> for H2 {
-    type Response = axum::http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, hyper::Error>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), hyper::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(request))
-    }
 }
 
 /// A byte stream to the daemon: TCP, or TLS over it.
@@ -475,11 +466,10 @@ impl Client {
                 Box::new(tls)
             }
         };
-        let io = TokioIo::new(stream);
         let scheme = if ca_pem.is_some() { "https" } else { "http" };
         match target {
             Target::Http => {
-                let (sender, connection) = http1::handshake(io)
+                let (sender, connection) = http1::handshake(TokioIo::new(stream))
                     .await
                     .map_err(|e| format!("HTTP/1.1 to {addr}: {e}"))?;
                 tokio::spawn(connection);
@@ -489,15 +479,18 @@ impl Client {
                 })
             }
             Target::Grpc => {
-                let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-                    .handshake(io)
+                let (sender, connection) = h2::client::handshake(stream)
                     .await
                     .map_err(|e| format!("HTTP/2 to {addr}: {e}"))?;
-                tokio::spawn(connection);
-                let origin = format!("{scheme}://{addr}").parse().expect("gRPC origin");
-                let connection = H2(sender);
+                let connection = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                let uri = format!("{scheme}://{addr}{EXPORT_TRACES}")
+                    .parse()
+                    .expect("gRPC URI");
                 Ok(Client::Grpc {
-                    client: tonic::client::Grpc::with_origin(connection.clone(), origin),
+                    sender,
+                    uri,
                     connection,
                 })
             }
@@ -508,7 +501,7 @@ impl Client {
     fn is_closed(&self) -> bool {
         match self {
             Client::Http { sender, .. } => sender.is_closed(),
-            Client::Grpc { connection, .. } => connection.0.is_closed(),
+            Client::Grpc { connection, .. } => connection.is_finished(),
         }
     }
 
@@ -542,68 +535,58 @@ impl Client {
                     _ => None,
                 }
             }
-            Client::Grpc { client, .. } => {
-                let mut request = tonic::Request::new(body);
+            Client::Grpc { sender, uri, .. } => {
+                let mut request = Request::post(uri.clone())
+                    .header(axum::http::header::CONTENT_TYPE, "application/grpc")
+                    .header(axum::http::header::TE, "trailers");
                 if let Some(value) = authorization {
-                    request.metadata_mut().insert(
-                        "authorization",
-                        value.to_str().expect("token").parse().expect("token"),
-                    );
+                    request = request.header(axum::http::header::AUTHORIZATION, value);
                 }
-                let method = axum::http::uri::PathAndQuery::from_static(EXPORT_TRACES);
-                let answer = match client.ready().await {
-                    Ok(()) => client.unary(request, method, Preencoded).await,
-                    Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+                let request = request.body(()).expect("request");
+                std::future::poll_fn(|cx| sender.poll_ready(cx))
+                    .await
+                    .ok()?;
+                let (response, mut stream) = sender.send_request(request, false).ok()?;
+                stream.send_data(body, true).ok()?;
+                let response = response.await.ok()?;
+                if response.status() != axum::http::StatusCode::OK {
+                    return None;
+                }
+                let (head, mut body) = response.into_parts();
+                while let Some(data) = body.data().await {
+                    let data = data.ok()?;
+                    let _ = body.flow_control().release_capacity(data.len());
+                }
+                let status = match grpc_status(&head.headers) {
+                    Some(code) => code,
+                    None => grpc_status(&body.trailers().await.ok()??)?,
                 };
-                match answer {
-                    Ok(_) => Some(true),
-                    Err(status) if status.code() == tonic::Code::Unavailable => Some(false),
-                    Err(_) => None,
+                // 0 OK, 14 UNAVAILABLE (gRPC's status codes).
+                match status {
+                    0 => Some(true),
+                    14 => Some(false),
+                    _ => None,
                 }
             }
         }
     }
 }
 
-/// A gRPC codec that sends an already encoded `ExportTraceServiceRequest` as it is and
-/// skips the answer's bytes (only its status counts), so that the gRPC client, like the
-/// HTTP one, sends bodies encoded before the clock started.
-#[derive(Clone, Copy, Default)]
-struct Preencoded;
-
-impl Codec for Preencoded {
-    type Encode = Bytes;
-    type Decode = ();
-    type Encoder = Preencoded;
-    type Decoder = Preencoded;
-
-    fn encoder(&mut self) -> Preencoded {
-        Preencoded
-    }
-
-    fn decoder(&mut self) -> Preencoded {
-        Preencoded
-    }
+/// The `grpc-status` of an answer's trailers (or of its headers, for a trailers-only
+/// answer), `None` when absent or not a number.
+fn grpc_status(headers: &axum::http::HeaderMap) -> Option<u32> {
+    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
 }
 
-impl Encoder for Preencoded {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, body: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&body);
-        Ok(())
-    }
-}
-
-impl Decoder for Preencoded {
-    type Item = ();
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
-        src.advance(src.remaining());
-        Ok(Some(()))
-    }
+/// `message` as the body of a unary gRPC call: the length-prefixed message of the gRPC
+/// over HTTP/2 protocol (a compressed flag of 0, the length as a big-endian u32, the
+/// message), made before the clock starts as tonic's client would make it per call.
+fn grpc_frame(message: &[u8]) -> Bytes {
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0);
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(message);
+    framed.into()
 }
 
 fn unix_nanos() -> u64 {

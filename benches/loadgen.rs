@@ -331,7 +331,8 @@ struct Stamps {
 }
 
 impl Stamps {
-    /// Finds the fields in one pass over `body`, the encoding of `request`: a field is a
+    /// Finds the fields in one pass over `body`, the encoding of `request` (behind its
+    /// 5-byte gRPC prefix over gRPC, so the offsets are the sent body's): a field is a
     /// tag byte followed by a value the request holds. Panics unless every span's fields
     /// are found exactly once.
     fn find(request: &ExportTraceServiceRequest, body: &[u8]) -> Stamps {

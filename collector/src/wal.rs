@@ -80,9 +80,15 @@ pub fn replay(dir: &Path, repair: bool) -> Result<Replay> {
     for (i, (first, path)) in names.into_iter().enumerate() {
         let is_last = i + 1 == count;
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let (records, valid_len) = framing::read_segment(&bytes);
-        let damaged = valid_len < bytes.len();
-        if damaged && !is_last {
+        let read = framing::read_segment(&bytes, first);
+        let (records, valid_len) = (read.records, read.valid_len);
+        let damaged = valid_len < bytes.len() && !read.stale_tail;
+        if read.stale_tail && repair {
+            // A reused segment's old records past the last one written: not damage, but
+            // cut off so that the segment ends at its last record like any other.
+            truncate(&path, valid_len)?;
+            tracing::debug!(segment = %path.display(), cut = bytes.len() - valid_len, "reused WAL segment's old tail cut");
+        } else if damaged && !is_last {
             if repair {
                 let quarantine = schemas::paths::wal_quarantine_dir(dir.parent().unwrap_or(dir));
                 fs::create_dir_all(&quarantine).map_err(|e| Error::io(&quarantine, e))?;
@@ -92,13 +98,7 @@ pub fn replay(dir: &Path, repair: bool) -> Result<Replay> {
                 replay.quarantined.push(target);
             }
         } else if damaged && repair {
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| Error::io(&path, e))?;
-            file.set_len(valid_len as u64)
-                .map_err(|e| Error::io(&path, e))?;
-            file.sync_all().map_err(|e| Error::io(&path, e))?;
+            truncate(&path, valid_len)?;
             replay.truncated_bytes += (bytes.len() - valid_len) as u64;
             tracing::warn!(segment = %path.display(), cut = bytes.len() - valid_len, "torn WAL tail truncated");
         }
@@ -112,6 +112,16 @@ pub fn replay(dir: &Path, repair: bool) -> Result<Replay> {
         replay.records.extend(records);
     }
     Ok(replay)
+}
+
+/// Cuts the segment at `path` to `len` bytes, durably.
+fn truncate(path: &Path, len: usize) -> Result<()> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.set_len(len as u64).map_err(|e| Error::io(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! ```text
 //! DATA_DIR/
 //!   endpoints.json          bound addresses, written once the daemon is ready
-//!   wal/                    write-ahead log segments, <first sequence>.wal
+//!   wal/                    write-ahead log segments, <first sequence>.wal, and removed
+//!                           segments kept for reuse, spare-<first sequence>.wal
 //!   wal/quarantine/         corrupt segments moved aside at replay
 //!   tables/<name>/          Delta Lake tables (Parquet + _delta_log), unless `[storage] tables`
 //!                           puts them elsewhere ([`TablesLocation`])
@@ -50,6 +51,18 @@ pub fn parse_wal_segment_name(name: &str) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
+}
+
+/// The name a removed WAL segment takes while it waits to be reused as a later segment
+/// (`spare-<its segment name>`); replay lists no such file as a segment.
+pub fn wal_spare_name(segment_name: &str) -> String {
+    format!("spare-{segment_name}")
+}
+
+/// Whether `name` is one made by [`wal_spare_name`].
+pub fn is_wal_spare_name(name: &str) -> bool {
+    name.strip_prefix("spare-")
+        .is_some_and(|segment| parse_wal_segment_name(segment).is_some())
 }
 
 /// Directory that holds every Delta table.
@@ -281,6 +294,14 @@ mod tests {
         assert!(wal_segment_name(9) < wal_segment_name(10));
         assert_eq!(parse_wal_segment_name("42.wal"), None);
         assert_eq!(parse_wal_segment_name("00000000000000000042.tmp"), None);
+        let spare = wal_spare_name(&wal_segment_name(42));
+        assert!(is_wal_spare_name(&spare));
+        assert_eq!(
+            parse_wal_segment_name(&spare),
+            None,
+            "a spare is no segment"
+        );
+        assert!(!is_wal_spare_name(&wal_segment_name(42)));
     }
 
     #[test]

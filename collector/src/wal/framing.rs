@@ -220,14 +220,34 @@ pub fn segment_header() -> &'static [u8] {
     MAGIC
 }
 
-/// Reads the intact records of a segment. Returns them and the length of the intact
-/// prefix: everything after it is torn or corrupt.
-pub fn read_segment(bytes: &[u8]) -> (Vec<WalRecord>, usize) {
-    let mut records = Vec::new();
+/// What [`read_segment`] found in a segment.
+#[derive(Debug)]
+pub struct SegmentRead {
+    /// The intact records, in order.
+    pub records: Vec<WalRecord>,
+    /// Length of the intact prefix (magic and records).
+    pub valid_len: usize,
+    /// What follows the intact prefix is the old content of a reused segment (an intact
+    /// record numbered below the next expected sequence), not a torn or corrupt write.
+    pub stale_tail: bool,
+}
+
+/// Reads the records of a segment whose first record is `first_sequence` (its name).
+/// Records are numbered without gaps, so reading stops at the first record that is torn,
+/// fails its CRC or does not carry the next sequence: everything from there on is a torn
+/// write, corruption or, for an intact record numbered below the next sequence, what a
+/// reused segment held before ([`SegmentRead::stale_tail`]).
+pub fn read_segment(bytes: &[u8], first_sequence: u64) -> SegmentRead {
+    let mut read = SegmentRead {
+        records: Vec::new(),
+        valid_len: 0,
+        stale_tail: false,
+    };
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return (records, 0);
+        return read;
     }
     let mut at = MAGIC.len();
+    let mut expected = first_sequence;
     while bytes.len() - at >= HEADER_LEN {
         let header = &bytes[at..at + HEADER_LEN];
         let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
@@ -239,11 +259,17 @@ pub fn read_segment(bytes: &[u8]) -> (Vec<WalRecord>, usize) {
         if record_crc(sequence, payload) != crc {
             break;
         }
+        if sequence != expected {
+            read.stale_tail = sequence < expected;
+            break;
+        }
         match decode_payload(payload) {
-            Ok(batches) => records.push(WalRecord { sequence, batches }),
+            Ok(batches) => read.records.push(WalRecord { sequence, batches }),
             Err(_) => break,
         }
         at += HEADER_LEN + len;
+        expected += 1;
     }
-    (records, at)
+    read.valid_len = at;
+    read
 }

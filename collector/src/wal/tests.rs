@@ -53,12 +53,13 @@ fn every_cut_of_the_last_record_is_a_torn_tail() {
     let whole = segment(&[(1, &[10]), (2, &[20, 21])]);
     let first_end = segment(&[(1, &[10])]).len();
     for cut in first_end..whole.len() {
-        let (records, valid) = framing::read_segment(&whole[..cut]);
-        assert_eq!(records.len(), 1, "cut at {cut}");
-        assert_eq!(valid, first_end);
+        let read = framing::read_segment(&whole[..cut], 1);
+        assert_eq!(read.records.len(), 1, "cut at {cut}");
+        assert_eq!(read.valid_len, first_end);
+        assert!(!read.stale_tail);
     }
-    let (records, valid) = framing::read_segment(&whole);
-    assert_eq!((records.len(), valid), (2, whole.len()));
+    let read = framing::read_segment(&whole, 1);
+    assert_eq!((read.records.len(), read.valid_len), (2, whole.len()));
 }
 
 #[test]
@@ -67,9 +68,10 @@ fn a_flipped_bit_stops_reading_at_that_record() {
     let first_end = segment(&[(1, &[10])]).len();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
-    let (records, valid) = framing::read_segment(&bytes);
-    assert_eq!(records.len(), 1);
-    assert_eq!(valid, first_end);
+    let read = framing::read_segment(&bytes, 1);
+    assert_eq!(read.records.len(), 1);
+    assert_eq!(read.valid_len, first_end);
+    assert!(!read.stale_tail);
 }
 
 #[test]
@@ -116,6 +118,157 @@ fn read_only_replay_changes_nothing() {
     let replay = super::replay(&dir, false).unwrap();
     assert_eq!(replay.records.len(), 1);
     assert_eq!(std::fs::read(dir.join(wal_segment_name(1))).unwrap(), torn);
+}
+
+#[test]
+fn reading_stops_at_a_record_out_of_sequence() {
+    // A reused segment: records 7 and 8 written over a segment that held 2, 3 and 4 (all
+    // records here are the same size, so record 4 follows intact).
+    let old = segment(&[(2, &[2]), (3, &[3]), (4, &[4])]);
+    let new = segment(&[(7, &[7]), (8, &[8])]);
+    let mut reused = new.clone();
+    reused.extend_from_slice(&old[new.len()..]);
+    let read = framing::read_segment(&reused, 7);
+    let seen: Vec<u64> = read.records.iter().map(|r| r.sequence).collect();
+    assert_eq!(seen, vec![7, 8]);
+    assert_eq!(read.valid_len, new.len());
+    assert!(
+        read.stale_tail,
+        "an intact record numbered below the next is old content"
+    );
+    // Old content that starts mid-record fails its CRC: read as a torn tail.
+    let mut torn = new.clone();
+    torn.extend_from_slice(&old[new.len() + 3..]);
+    let read = framing::read_segment(&torn, 7);
+    assert_eq!((read.records.len(), read.valid_len), (2, new.len()));
+    assert!(!read.stale_tail);
+    // A record numbered past the next one is no old content but damage.
+    let skipped = segment(&[(7, &[7]), (9, &[9])]);
+    let read = framing::read_segment(&skipped, 7);
+    assert_eq!(read.records.len(), 1);
+    assert!(!read.stale_tail);
+    // And the segment's first record must be the one its name gives.
+    assert!(framing::read_segment(&new, 6).records.is_empty());
+}
+
+#[test]
+fn replay_cuts_a_reused_segments_old_tail_without_calling_it_torn() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("wal");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(wal_segment_name(1)),
+        segment(&[(1, &[1]), (2, &[2])]),
+    )
+    .unwrap();
+    // Segment 3 reuses a file that held records 1 to 4 of an earlier segment.
+    let mut reused = segment(&[(3, &[3])]);
+    let written = reused.len() as u64;
+    let old = segment(&[(1, &[1]), (2, &[2]), (3, &[30]), (4, &[40])]);
+    let second = segment(&[(1, &[1])]).len();
+    reused.extend_from_slice(&old[second..]);
+    std::fs::write(dir.join(wal_segment_name(3)), &reused).unwrap();
+
+    let read_only = super::replay(&dir, false).unwrap();
+    let seen: Vec<u64> = read_only.records.iter().map(|r| r.sequence).collect();
+    assert_eq!(seen, vec![1, 2, 3]);
+    assert_eq!(
+        std::fs::read(dir.join(wal_segment_name(3))).unwrap(),
+        reused,
+        "a read-only replay changes nothing"
+    );
+    let replay = super::replay(&dir, true).unwrap();
+    let seen: Vec<(u64, Vec<i64>)> = replay
+        .records
+        .iter()
+        .map(|r| (r.sequence, values(r)))
+        .collect();
+    assert_eq!(seen, vec![(1, vec![1]), (2, vec![2]), (3, vec![3])]);
+    assert_eq!(replay.truncated_bytes, 0, "old records are no torn write");
+    assert!(replay.quarantined.is_empty());
+    assert_eq!(replay.last_sequence, 3);
+    assert_eq!(
+        std::fs::metadata(dir.join(wal_segment_name(3)))
+            .unwrap()
+            .len(),
+        written,
+        "the old tail is cut"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_segments_are_reused_and_replay_reads_only_new_records() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("wal");
+    let config = WalConfig {
+        segment_bytes: 600,
+        ..WalConfig::default()
+    };
+    let wal: Wal = Wal::open(&dir, config.clone(), 1, Vec::new(), Box::new(|_, _| {})).unwrap();
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    // Records 1..=12, one per group: several segments of about 600 bytes.
+    for i in 1..=12 {
+        assert_eq!(
+            wal.append(vec![(Table::Spans, batch(&[i]))]).await.unwrap(),
+            i as u64
+        );
+    }
+    assert!(wal.closed_segments() >= 3);
+    wal.remove_through(12).unwrap();
+    let spares: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|n| n.starts_with("spare-"))
+        .collect();
+    assert_eq!(
+        spares.len(),
+        2,
+        "two removed segments kept as spares: {spares:?}"
+    );
+    // Rotations now write over the spares instead of creating files.
+    for i in 13..=20 {
+        wal.append(vec![(Table::Spans, batch(&[i * 10]))])
+            .await
+            .unwrap();
+    }
+    assert!(
+        names(&dir).iter().all(|n| !n.starts_with("spare-")),
+        "both spares reused: {:?}",
+        names(&dir)
+    );
+    // Read as after a crash now (the active segment may hold old records past its
+    // last one): every record after 12, once, nothing torn or quarantined.
+    let copy = data.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for name in names(&dir) {
+        std::fs::copy(dir.join(&name), copy.join(&name)).unwrap();
+    }
+    let replay = super::replay(&copy, true).unwrap();
+    let after: Vec<(u64, Vec<i64>)> = replay
+        .records
+        .iter()
+        .filter(|r| r.sequence > 12)
+        .map(|r| (r.sequence, values(r)))
+        .collect();
+    assert_eq!(
+        after,
+        (13..=20)
+            .map(|i| (i as u64, vec![i * 10]))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(replay.truncated_bytes, 0);
+    assert!(replay.quarantined.is_empty());
+    assert_eq!(replay.last_sequence, 20);
+    // A clean stop: the final removal deletes the segments and every spare.
+    wal.close();
+    wal.remove_through(20).unwrap();
+    assert!(names(&dir).is_empty(), "left: {:?}", names(&dir));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,10 +480,10 @@ fn a_record_sealed_in_place_is_the_record_frame_writes() {
     assert_eq!(record[4..8], crc32c::crc32c(&covered).to_le_bytes());
     let mut bytes = framing::segment_header().to_vec();
     bytes.extend_from_slice(&record);
-    let (records, valid) = framing::read_segment(&bytes);
-    assert_eq!(valid, bytes.len());
-    assert_eq!(records[0].sequence, 42);
-    assert_eq!(values(&records[0]), vec![5, 6, 7]);
+    let read = framing::read_segment(&bytes, 42);
+    assert_eq!(read.valid_len, bytes.len());
+    assert_eq!(read.records[0].sequence, 42);
+    assert_eq!(values(&read.records[0]), vec![5, 6, 7]);
 }
 
 /// Test rows: values appended under the group's lock, finished into one `spans` batch of

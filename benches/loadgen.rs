@@ -36,6 +36,11 @@
 //! `--json` sends the same traces as OTLP/JSON (`application/json`, the OTLP JSON
 //! mapping: hex ids, string-encoded 64-bit integers), OTLP/HTTP only.
 //!
+//! `--write-body FILE` writes the first body, as it would be sent (gRPC-framed with
+//! `--grpc`), to FILE and exits: `benches/h2load.sh` sends it with `h2load`, a client of
+//! another implementation (nghttp2), to compare the protocols with a client that is not
+//! ours.
+//!
 //! `--metrics` sends OTLP metric requests to `/v1/metrics` instead (OTLP/HTTP protobuf
 //! only): `--points` GenAI data points per request (histograms, a sum and a gauge, see
 //! `support/agent_metrics.rs`), and reports acknowledged points.
@@ -85,6 +90,9 @@ struct Args {
     /// `--ca-file`: speak TLS, trusting this PEM CA (the address should then name the
     /// certificate's host, e.g. `localhost:4318`).
     ca_pem: Option<Vec<u8>>,
+    /// `--write-body FILE`: write the first request body, exactly as it would be sent
+    /// (framed for gRPC), to FILE and exit, for another client such as `h2load`.
+    write_body: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -101,6 +109,7 @@ fn parse_args() -> Args {
         points: 100,
         token: None,
         ca_pem: None,
+        write_body: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -118,6 +127,7 @@ fn parse_args() -> Args {
             "--points" => args.points = value().parse().expect("--points N (per request)"),
             "--token" => args.token = Some(value()),
             "--ca-file" => args.ca_pem = Some(std::fs::read(value()).expect("--ca-file PEM")),
+            "--write-body" => args.write_body = Some(value()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -176,6 +186,10 @@ async fn main() {
     } else {
         requests.iter().map(|r| r.encode_to_vec().into()).collect()
     });
+    if let Some(path) = &args.write_body {
+        std::fs::write(path, &bodies[0]).unwrap_or_else(|e| panic!("--write-body {path}: {e}"));
+        return;
+    }
     // What one acknowledged request adds: spans, or metric data points.
     let (unit, path) = if args.metrics {
         ("points", "/v1/metrics")

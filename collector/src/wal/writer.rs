@@ -50,8 +50,9 @@ impl Default for WalConfig {
 /// after an append that grows the file it also writes the inode, synchronously, in
 /// between: 116–118 µs against 189–197 µs per 40 KB record on the benchmark machine
 /// (BENCHMARKS.md, issue 12, fourth pass). Since the group commit is what small requests
-/// wait on, that is 6–18 % more spans/s at 4 spans per request (seventh pass). Two, so
-/// that spares hold at most two segments' worth of disk (128 MiB by default).
+/// wait on, 11 of 14 alternating pairs were faster with spares, +4 to +18 % at 4 spans
+/// per request (seventh pass). Two, so that spares hold at most two segments' worth of
+/// disk (128 MiB by default).
 const MAX_SPARES: usize = 2;
 
 /// Called by the writer thread, in sequence order, once a record is durable and before

@@ -17,7 +17,6 @@ use schemas::paths::{is_wal_spare_name, wal_segment_name, wal_spare_name};
 use schemas::tables::Table;
 use tokio::sync::oneshot;
 
-use super::MAGIC;
 use super::framing::{encode_payload_into, seal, segment_header, unsealed_record};
 use crate::error::{Error, Result};
 
@@ -463,7 +462,7 @@ impl Segment {
         Ok(Segment {
             path,
             file,
-            len: MAGIC.len() as u64,
+            len: segment_header().len() as u64,
             reused: true,
         })
     }

@@ -1,5 +1,6 @@
 //! The OTLP receivers (SPEC §3): gRPC (`grpc`) and HTTP (`http`) front ends over one
-//! receiver-independent intake path (`intake`: decode, normalise, durable append).
+//! receiver-independent intake path (`intake`: decode, normalise, durable append;
+//! `json`: OTLP/JSON bodies, with enum value names and metric data errors).
 //!
 //! ```text
 //! gRPC Trace/Logs/MetricsService ──────┐
@@ -10,3 +11,4 @@
 pub mod grpc;
 pub mod http;
 pub mod intake;
+pub mod json;

@@ -18,6 +18,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use super::json;
+
 /// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -134,7 +136,7 @@ pub fn decode_traces(
                 "invalid OTLP protobuf ExportTraceServiceRequest: {e}"
             ))
         }),
-        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+        Encoding::Json => json::traces(body).map_err(|e| {
             IngestError::Malformed(format!("invalid OTLP JSON ExportTraceServiceRequest: {e}"))
         }),
     }
@@ -154,7 +156,7 @@ pub fn decode_logs(
                 "invalid OTLP protobuf ExportLogsServiceRequest: {e}"
             ))
         }),
-        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+        Encoding::Json => json::logs(body).map_err(|e| {
             IngestError::Malformed(format!("invalid OTLP JSON ExportLogsServiceRequest: {e}"))
         }),
     }
@@ -174,7 +176,7 @@ pub fn decode_metrics(
                 "invalid OTLP protobuf ExportMetricsServiceRequest: {e}"
             ))
         }),
-        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+        Encoding::Json => json::metrics(body).map_err(|e| {
             IngestError::Malformed(format!(
                 "invalid OTLP JSON ExportMetricsServiceRequest: {e}"
             ))

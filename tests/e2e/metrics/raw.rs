@@ -1,4 +1,5 @@
 //! Hand-made metrics requests: OTLP/JSON with gzip (every point kind, one invalid point),
+//! protobuf's JSON printer (enum value names),
 //! malformed bodies over HTTP and gRPC, and durability across `kill -9`, a flush to Delta,
 //! offline SQL and the PostgreSQL wire.
 
@@ -231,6 +232,116 @@ fn otlp_json_with_gzip_stores_every_point_kind() {
                 json!("2026-11-18"),
             ],
         ]
+    );
+}
+
+/// What protobuf's own JSON printer writes (enum names, which OTLP asks senders not to
+/// use and the Collector accepts) is stored as the integers would be: before, a sum or
+/// histogram with a named temporality vanished behind "no data points".
+#[test]
+fn enum_value_names_in_otlp_json_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), None);
+    let output = Command::new("python3")
+        .arg(format!(
+            "{}/tests/python/protobuf_json.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(T0.to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let body = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        body.contains("\"AGGREGATION_TEMPORALITY_CUMULATIVE\""),
+        "{body}"
+    );
+    let response = daemon
+        .http
+        .post(daemon.otlp("/v1/metrics"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().unwrap();
+    assert_eq!(
+        answer["partialSuccess"],
+        Value::Null,
+        "nothing rejected: {answer}"
+    );
+    let null = Value::Null;
+    assert_eq!(
+        daemon.rows(
+            "SELECT metric, type, temporality, monotonic, value, count, sum FROM metrics \
+             WHERE service_name = 'protobuf-json' ORDER BY metric"
+        ),
+        vec![
+            vec![
+                json!("agent.requests"),
+                json!("sum"),
+                json!("cumulative"),
+                json!(true),
+                json!(42.0),
+                null.clone(),
+                null.clone(),
+            ],
+            vec![
+                json!("gen_ai.client.operation.duration"),
+                json!("histogram"),
+                json!("delta"),
+                null.clone(),
+                null.clone(),
+                json!(3),
+                json!(1.5),
+            ],
+            vec![
+                json!("queue.size"),
+                json!("gauge"),
+                null.clone(),
+                null.clone(),
+                json!(3.5),
+                null.clone(),
+                null,
+            ],
+        ]
+    );
+
+    // A span's kind and status code by name; a name outside the enum is a 400 naming it.
+    let span = |kind: &str| {
+        json!({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-enum-names"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "name": "chat", "kind": kind, "status": {"code": "STATUS_CODE_ERROR"},
+                "startTimeUnixNano": T0.to_string(), "endTimeUnixNano": (T0 + 1_000_000).to_string()}]}]}]})
+    };
+    let post = |body: Value| {
+        daemon
+            .http
+            .post(daemon.otlp("/v1/traces"))
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(post(span("SPAN_KIND_SERVER")).status(), 200);
+    let refused = post(span("SERVER"));
+    assert_eq!(refused.status(), 400);
+    let answer: Value = refused.json().unwrap();
+    assert_eq!(
+        answer["message"],
+        json!(
+            "invalid OTLP JSON ExportTraceServiceRequest: kind: \"SERVER\" is not a value name \
+             of the OTLP enum SpanKind; OTLP/JSON sends enum values as integers"
+        )
+    );
+    assert_eq!(
+        daemon.rows("SELECT kind, status_code FROM spans WHERE service_name = 'json-enum-names'"),
+        vec![vec![json!("SERVER"), json!("ERROR")]]
     );
 }
 

@@ -1,0 +1,227 @@
+//! OTLP/JSON bodies (the OTLP specification's "JSON Protobuf Encoding") decoded through
+//! opentelemetry-proto's serde types, with two repairs on a slow path that only a body the
+//! fast path got wrong takes:
+//!
+//! - **Enum value names.** OTLP asks senders for enum integers (specification PR #2758),
+//!   but protobuf's own JSON printers write names (`"SPAN_KIND_SERVER"`), and the
+//!   OpenTelemetry Collector's decoder accepts both. So does Vigil, for the four enum
+//!   fields of OTLP: a span's `kind`, its `status.code`, a log record's `severityNumber`
+//!   and a metric's `aggregationTemporality`. A name that is not one of the enum's is a
+//!   400 naming the field.
+//! - **A metric whose data does not decode.** opentelemetry-proto flattens a metric's
+//!   `oneof data` into an `Option`, and serde turns any error inside a flattened option
+//!   into `None` (opentelemetry-rust issue #3527): a `sum` with one bad field would vanish
+//!   and be reported as "no data points". A metric that holds a data field but decoded
+//!   without data is decoded again on its own, and its error is the answer.
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, ExponentialHistogram, Gauge, Histogram, Sum, Summary,
+};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// An OTLP enum field: its JSON key, the enum's name in messages, and the name → number
+/// lookup prost generates for it.
+struct EnumField {
+    key: &'static str,
+    enumeration: &'static str,
+    number: fn(&str) -> Option<i32>,
+}
+
+const SPAN_KIND: EnumField = EnumField {
+    key: "kind",
+    enumeration: "SpanKind",
+    number: |name| SpanKind::from_str_name(name).map(|v| v as i32),
+};
+const STATUS_CODE: EnumField = EnumField {
+    key: "code",
+    enumeration: "StatusCode",
+    number: |name| StatusCode::from_str_name(name).map(|v| v as i32),
+};
+const SEVERITY_NUMBER: EnumField = EnumField {
+    key: "severityNumber",
+    enumeration: "SeverityNumber",
+    number: |name| SeverityNumber::from_str_name(name).map(|v| v as i32),
+};
+const AGGREGATION_TEMPORALITY: EnumField = EnumField {
+    key: "aggregationTemporality",
+    enumeration: "AggregationTemporality",
+    number: |name| AggregationTemporality::from_str_name(name).map(|v| v as i32),
+};
+
+/// The keys of a metric's `oneof data`, in OTLP/JSON.
+const METRIC_DATA: [&str; 5] = [
+    "gauge",
+    "sum",
+    "histogram",
+    "exponentialHistogram",
+    "summary",
+];
+
+/// Decodes an OTLP/JSON `ExportTraceServiceRequest`.
+///
+/// # Errors
+/// The decoder's complaint (with its line and column where the fast path has them), or the
+/// enum field whose value names no value of its enum.
+pub fn traces(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    decode(body, |request| {
+        let mut named = 0;
+        for span in items(request, &["resourceSpans", "scopeSpans", "spans"]) {
+            named += number_enum(span, &SPAN_KIND)?;
+            if let Some(status) = span.get_mut("status") {
+                named += number_enum(status, &STATUS_CODE)?;
+            }
+        }
+        Ok(named)
+    })
+}
+
+/// Decodes an OTLP/JSON `ExportLogsServiceRequest`.
+///
+/// # Errors
+/// As [`traces`].
+pub fn logs(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
+    decode(body, |request| {
+        let mut named = 0;
+        for record in items(request, &["resourceLogs", "scopeLogs", "logRecords"]) {
+            named += number_enum(record, &SEVERITY_NUMBER)?;
+        }
+        Ok(named)
+    })
+}
+
+/// Decodes an OTLP/JSON `ExportMetricsServiceRequest`.
+///
+/// # Errors
+/// As [`traces`], and a metric whose data field does not decode (named by the metric's
+/// `name` and the field).
+pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
+    let fast = serde_json::from_slice::<ExportMetricsServiceRequest>(body);
+    if let Ok(request) = &fast
+        && every_metric_has_data(request)
+    {
+        return fast.map_err(|e| e.to_string());
+    }
+    // Either an error, or a metric without data: no data at all (the mapping rejects it
+    // with its reason), enum names, or a data field whose error serde swallowed.
+    let mut value = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => value,
+        Err(e) => return Err(fast.err().unwrap_or(e).to_string()),
+    };
+    let path = ["resourceMetrics", "scopeMetrics", "metrics"];
+    for metric in items(&mut value, &path) {
+        for key in ["sum", "histogram", "exponentialHistogram"] {
+            if let Some(data) = metric.get_mut(key) {
+                number_enum(data, &AGGREGATION_TEMPORALITY)?;
+            }
+        }
+    }
+    let request = ExportMetricsServiceRequest::deserialize(&value)
+        .map_err(|e| fast.err().map_or(e.to_string(), |first| first.to_string()))?;
+    if !every_metric_has_data(&request) {
+        for metric in items(&mut value, &path) {
+            data_error(metric)?;
+        }
+    }
+    Ok(request)
+}
+
+/// `body` decoded as `T`; when the fast path fails, decoded again after `number_enums`
+/// has turned enum names into numbers (it returns how many), if it turned any.
+fn decode<T: DeserializeOwned>(
+    body: &[u8],
+    number_enums: impl Fn(&mut Value) -> Result<usize, String>,
+) -> Result<T, String> {
+    let first = match serde_json::from_slice::<T>(body) {
+        Ok(request) => return Ok(request),
+        Err(e) => e,
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+        return Err(first.to_string());
+    };
+    if number_enums(&mut value)? == 0 {
+        return Err(first.to_string());
+    }
+    T::deserialize(&value).map_err(|e| e.to_string())
+}
+
+/// The objects at `path` under `request` (each step an array under that key), e.g. every
+/// span of `resourceSpans[].scopeSpans[].spans[]`; steps that are missing or not arrays
+/// hold none.
+fn items<'a>(request: &'a mut Value, path: &[&str]) -> Vec<&'a mut Value> {
+    let mut level = vec![request];
+    for key in path {
+        level = level
+            .into_iter()
+            .filter_map(|object| object.get_mut(*key).and_then(Value::as_array_mut))
+            .flat_map(|array| array.iter_mut())
+            .collect();
+    }
+    level
+}
+
+/// Replaces the string at `field.key` of `object` by its enum number; 1 if it did, 0 when
+/// there is no string there.
+///
+/// # Errors
+/// When the string names no value of the enum.
+fn number_enum(object: &mut Value, field: &EnumField) -> Result<usize, String> {
+    let Some(slot) = object.get_mut(field.key) else {
+        return Ok(0);
+    };
+    let Some(name) = slot.as_str() else {
+        return Ok(0);
+    };
+    let number = (field.number)(name).ok_or_else(|| {
+        format!(
+            "{}: {name:?} is not a value name of the OTLP enum {}; OTLP/JSON sends enum \
+             values as integers",
+            field.key, field.enumeration
+        )
+    })?;
+    *slot = Value::from(number);
+    Ok(1)
+}
+
+fn every_metric_has_data(request: &ExportMetricsServiceRequest) -> bool {
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .all(|m| m.data.is_some())
+}
+
+/// The error of the first data field of `metric` (a JSON object) that does not decode on
+/// its own.
+fn data_error(metric: &Value) -> Result<(), String> {
+    fn check<T: DeserializeOwned>(data: &Value) -> Result<(), serde_json::Error> {
+        T::deserialize(data).map(drop)
+    }
+    for key in METRIC_DATA {
+        let Some(data) = metric.get(key) else {
+            continue;
+        };
+        let checked = match key {
+            "gauge" => check::<Gauge>(data),
+            "sum" => check::<Sum>(data),
+            "histogram" => check::<Histogram>(data),
+            "exponentialHistogram" => check::<ExponentialHistogram>(data),
+            _ => check::<Summary>(data),
+        };
+        checked.map_err(|e| {
+            let name = metric.get("name").and_then(Value::as_str).unwrap_or("");
+            format!("metric {name:?}: {key}: {e}")
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,7 @@
 //! SQL functions every Vigil session has beyond DataFusion's own: fields of JSON text, and
-//! quantiles of OTLP histograms ([`histogram`]: `histogram_quantile`, `histogram_merge`).
+//! quantiles of OTLP histograms ([`histogram`]: `histogram_quantile`, `histogram_merge`;
+//! [`exponential`]: the buckets and quantiles of exponential histograms, for the metric
+//! monitors).
 //!
 //! Several columns hold JSON text: `drift.kpis` (a window's figures: latency p50/p95/p99,
 //! confidence deciles and histogram, totals), `drift.details` and `drift.state`,
@@ -27,6 +29,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
+pub mod exponential;
 pub mod histogram;
 
 /// Registers [`Kind::ALL`] on `ctx`: `json_get_str`, `json_get_int`, `json_get_float` and

@@ -23,28 +23,37 @@
 //!    Unlike Prometheus' `rate`, the point before the window is used and nothing is
 //!    extrapolated to the window edges (Prometheus' `rate` reads only the points inside
 //!    its range and extrapolates, `extrapolatedRate`). Gauges are taken as they are.
+//!    An exponential histogram's increase is taken bucket by bucket after the earlier
+//!    point is brought to the later one's scale (the SDKs lower the scale as the range of
+//!    observations grows); a bucket that decreased is a reset. A summary's increase is
+//!    that of its count and sum.
 //! 3. **Windows** ([`Accumulator`]). A series (`group_by` values) adds the increments of
 //!    its streams per window (the window of the point's time): histogram bucket counts
-//!    element-wise (PromQL's `sum by (le)`), then
+//!    element-wise (PromQL's `sum by (le)`), exponential histograms bucket by bucket at the
+//!    coarsest scale among them (as PromQL's `sum` adds native histograms), then
 //!    - `p50|p95|p99`: [`bucket_quantile`] of the merged buckets, Prometheus'
 //!      `histogram_quantile` interpolation (the very function SQL's `histogram_quantile`
-//!      calls);
-//!    - `mean`: Δsum / Δcount of a histogram, the mean of a gauge's values;
-//!    - `rate`: the increase per second of a sum, or of a histogram's count.
+//!      calls), or for exponential histograms [`exponential_quantile`], Prometheus'
+//!      interpolation for native histograms (exponential within a bucket);
+//!    - `mean`: Δsum / Δcount of a histogram or a summary, the mean of a gauge's values;
+//!    - `rate`: the increase per second of a sum, or of a histogram's or a summary's count.
 //!
-//! A statistic the metric's type does not have (the p99 of a gauge, the rate of a gauge,
-//! the mean of a sum; exponential histograms and summaries are not read) is a per-window
-//! error: the config cannot know a metric's type, the data says it. The window is then
-//! skipped for that series and the problem logged, naming the metric and its type.
+//! A statistic the metric's type does not have (the p99 of a gauge or of a summary, whose
+//! quantiles cannot be added across points or streams; the rate of a gauge; the mean of a
+//! sum) is a per-window error: the config cannot know a metric's type, the data says it.
+//! The window is then skipped for that series and the problem logged, naming the metric
+//! and its type. The zero bucket of an exponential histogram is taken as holding exact
+//! zeros: `zero_threshold` is not stored, and the OpenTelemetry SDKs send 0.
 
 use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use schemas::tables::{metric_columns as col, metric_types, temporalities};
 
 use super::series::WindowMeasure;
+use crate::functions::exponential::{BucketSpan, ExponentialBuckets, exponential_quantile};
 use crate::functions::histogram::{bucket_quantile, otlp_buckets};
 
 #[cfg(test)]
@@ -163,7 +172,9 @@ impl MetricSignal {
     /// range and in the lookback before it, that pass `filter`, ordered by time. Columns:
     /// `series`, `g0…` (the group values), `stream_…` (what identifies a stream),
     /// `time_ns`, `start_ns`, `in_range` (false for lookback points), `type`,
-    /// `temporality`, `monotonic`, `value`, `count`, `sum`, `bounds`, `bucket_counts`.
+    /// `temporality`, `monotonic`, `value`, `count`, `sum`, `bounds`, `bucket_counts`,
+    /// `scale`, `zero_count`, `positive_offset`, `positive_counts`, `negative_offset`,
+    /// `negative_counts`.
     pub fn points_sql(
         &self,
         filter: Option<&str>,
@@ -187,7 +198,9 @@ impl MetricSignal {
                     CAST(time AS BIGINT) AS time_ns, CAST(start_time AS BIGINT) AS start_ns, \
                     time >= {from} AS in_range, \
                     type, temporality, monotonic, CAST(value AS DOUBLE) AS value, \
-                    CAST(count AS DOUBLE) AS count, sum, bounds, bucket_counts \
+                    CAST(count AS DOUBLE) AS count, sum, bounds, bucket_counts, scale, \
+                    CAST(zero_count AS DOUBLE) AS zero_count, positive_offset, positive_counts, \
+                    negative_offset, negative_counts \
              FROM (SELECT * FROM metrics WHERE metric = {name} AND time >= {lo} AND time < {hi}) src \
              WHERE {filter} ORDER BY time_ns",
             name = super::signal::quote(&self.name),
@@ -284,7 +297,11 @@ pub enum Kind {
     },
     /// An explicit-bucket histogram.
     Histogram,
-    /// Anything else (`exponential_histogram`, `summary`): not read.
+    /// An exponential histogram.
+    ExponentialHistogram,
+    /// A summary: its count and sum are read, its quantiles are not.
+    Summary,
+    /// A type this version does not know.
     Other(String),
 }
 
@@ -294,6 +311,8 @@ impl Kind {
             Kind::Gauge => metric_types::GAUGE,
             Kind::Sum { .. } => metric_types::SUM,
             Kind::Histogram => metric_types::HISTOGRAM,
+            Kind::ExponentialHistogram => metric_types::EXPONENTIAL_HISTOGRAM,
+            Kind::Summary => metric_types::SUMMARY,
             Kind::Other(name) => name,
         }
     }
@@ -330,6 +349,22 @@ pub enum Payload {
         bounds: Vec<f64>,
         /// Count per bucket.
         buckets: Vec<f64>,
+    },
+    /// An exponential histogram's count, sum (when recorded) and buckets.
+    Exponential {
+        /// Observations.
+        count: f64,
+        /// Sum of the observations, when recorded.
+        sum: Option<f64>,
+        /// Scale, zero bucket and bucket spans.
+        buckets: ExponentialBuckets,
+    },
+    /// A summary's count and sum.
+    Summary {
+        /// Observations.
+        count: f64,
+        /// Sum of the observations.
+        sum: Option<f64>,
     },
 }
 
@@ -434,6 +469,19 @@ fn is_reset(previous: &Point, point: &Point) -> bool {
                 || k0.len() != k1.len()
                 || k0.iter().zip(k1).any(|(before, after)| after < before)
         }
+        (
+            Payload::Exponential {
+                count: c0,
+                buckets: b0,
+                ..
+            },
+            Payload::Exponential {
+                count: c1,
+                buckets: b1,
+                ..
+            },
+        ) => c1 < c0 || b1.minus(b0).is_none(),
+        (Payload::Summary { count: c0, .. }, Payload::Summary { count: c1, .. }) => c1 < c0,
         _ => true,
     }
 }
@@ -461,6 +509,28 @@ fn difference(previous: &Payload, point: &Payload) -> Option<Payload> {
             bounds: bounds.clone(),
             buckets: buckets.iter().zip(k0).map(|(b, a)| b - a).collect(),
         }),
+        (
+            Payload::Exponential {
+                count: c0,
+                sum: s0,
+                buckets: b0,
+            },
+            Payload::Exponential {
+                count,
+                sum,
+                buckets,
+            },
+        ) => Some(Payload::Exponential {
+            count: count - c0,
+            sum: sum.zip(*s0).map(|(s1, s0)| s1 - s0),
+            buckets: buckets.minus(b0)?,
+        }),
+        (Payload::Summary { count: c0, sum: s0 }, Payload::Summary { count, sum }) => {
+            Some(Payload::Summary {
+                count: count - c0,
+                sum: sum.zip(*s0).map(|(s1, s0)| s1 - s0),
+            })
+        }
         _ => None,
     }
 }
@@ -479,6 +549,8 @@ pub struct Accumulator {
     sum: Option<f64>,
     bounds: Option<Vec<f64>>,
     buckets: Vec<f64>,
+    /// Exponential histogram buckets merged so far.
+    exponential: Option<ExponentialBuckets>,
     error: Option<String>,
 }
 
@@ -541,6 +613,22 @@ impl Accumulator {
                     }
                 }
             }
+            Payload::Exponential {
+                count,
+                sum,
+                buckets,
+            } => {
+                self.increase += count;
+                self.sum = self.sum.zip(sum).map(|(a, b)| a + b);
+                match &mut self.exponential {
+                    Some(merged) => merged.merge(&buckets),
+                    None => self.exponential = Some(buckets),
+                }
+            }
+            Payload::Summary { count, sum } => {
+                self.increase += count;
+                self.sum = self.sum.zip(sum).map(|(a, b)| a + b);
+            }
         }
     }
 
@@ -559,18 +647,24 @@ impl Accumulator {
         let seconds = window_ns as f64 / 1e9;
         let wrong = |what: &str| {
             Err(format!(
-                "{what} of a metric of type {}: p50/p95/p99 need a histogram, mean a histogram or a \
-                 gauge, rate a sum or a histogram",
+                "{what} of a metric of type {}: p50/p95/p99 need a histogram or an exponential \
+                 histogram, mean one of them, a summary or a gauge, rate a sum, a histogram, an \
+                 exponential histogram or a summary",
                 kind.name()
             ))
         };
         let figure = |v: f64| (v.is_finite()).then_some(v);
         match (&kind, statistic) {
-            (Kind::Histogram, _) => {
-                let bounds = self.bounds.unwrap_or_default();
-                let buckets = otlp_buckets("metric monitor", &bounds, &self.buckets)
-                    .map_err(|e| e.to_string())?;
-                let quantile = |q: f64| bucket_quantile(q, buckets.clone());
+            (Kind::Histogram | Kind::ExponentialHistogram, _) => {
+                let quantile: Box<dyn Fn(f64) -> f64> = if kind == Kind::Histogram {
+                    let bounds = self.bounds.unwrap_or_default();
+                    let buckets = otlp_buckets("metric monitor", &bounds, &self.buckets)
+                        .map_err(|e| e.to_string())?;
+                    Box::new(move |q| bucket_quantile(q, buckets.clone()))
+                } else {
+                    let buckets = self.exponential.unwrap_or_default();
+                    Box::new(move |q| exponential_quantile(q, &buckets))
+                };
                 let count = self.increase;
                 let value = match statistic {
                     Statistic::Quantile(q) => quantile(q),
@@ -605,12 +699,31 @@ impl Accumulator {
                     kpis: kpis.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 }))
             }
+            (Kind::Summary, Statistic::Mean | Statistic::Rate) => {
+                let count = self.increase;
+                let value = match statistic {
+                    Statistic::Mean => self.sum.map_or(f64::NAN, |s| s / count),
+                    _ => count / seconds,
+                };
+                if count <= 0.0 || !value.is_finite() {
+                    return Ok(None);
+                }
+                let kpis = [("count", Some(count)), ("sum", self.sum)];
+                Ok(Some(Figures {
+                    n: count.round() as i64,
+                    value,
+                    kpis: kpis.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                }))
+            }
             (Kind::Sum { .. }, Statistic::Rate) => Ok(Some(Figures {
                 n: self.increments,
                 value: self.increase / seconds,
                 kpis: BTreeMap::from([("increase".to_owned(), Some(self.increase))]),
             })),
             (Kind::Other(_), _) => wrong("no statistic is read"),
+            (Kind::Summary, Statistic::Quantile(_)) => {
+                wrong("a quantile (a summary's quantiles cannot be added across points or streams)")
+            }
             (_, Statistic::Quantile(_)) => wrong("a quantile"),
             (_, Statistic::Mean) => wrong("a mean"),
             (_, Statistic::Rate) => wrong("a rate"),
@@ -663,6 +776,22 @@ fn read_points(
         cast(col::BUCKET_COUNTS, &floats)?,
     );
     let (bounds, buckets) = (bounds.as_list::<i32>(), buckets.as_list::<i32>());
+    let ints: Vec<ArrayRef> = [col::SCALE, col::POSITIVE_OFFSET, col::NEGATIVE_OFFSET]
+        .iter()
+        .map(|c| cast(c, &DataType::Int32))
+        .collect::<Result<_, _>>()?;
+    let [scale, positive_offset, negative_offset] =
+        [0, 1, 2].map(|i| ints[i].as_primitive::<Int32Type>());
+    let zero_count = cast(col::ZERO_COUNT, &DataType::Float64)?;
+    let zero_count = zero_count.as_primitive::<Float64Type>();
+    let (positive_counts, negative_counts) = (
+        cast(col::POSITIVE_COUNTS, &floats)?,
+        cast(col::NEGATIVE_COUNTS, &floats)?,
+    );
+    let (positive_counts, negative_counts) = (
+        positive_counts.as_list::<i32>(),
+        negative_counts.as_list::<i32>(),
+    );
     let series = cast("series", &DataType::Utf8)?;
     let series = series.as_string::<i32>();
     let in_range = cast("in_range", &DataType::Boolean)?;
@@ -709,6 +838,8 @@ fn read_points(
                 monotonic: !monotonic.is_null(row) && monotonic.value(row),
             },
             metric_types::HISTOGRAM => Kind::Histogram,
+            metric_types::EXPONENTIAL_HISTOGRAM => Kind::ExponentialHistogram,
+            metric_types::SUMMARY => Kind::Summary,
             other => Kind::Other(other.to_owned()),
         };
         let number = |a: &arrow::array::Float64Array| (!a.is_null(row)).then(|| a.value(row));
@@ -718,6 +849,30 @@ fn read_points(
                 sum: number(sum),
                 bounds: list(bounds, row),
                 buckets: list(buckets, row),
+            },
+            Kind::ExponentialHistogram => {
+                let int = |a: &arrow::array::Int32Array| (!a.is_null(row)).then(|| a.value(row));
+                Payload::Exponential {
+                    count: number(count).unwrap_or(0.0),
+                    sum: number(sum),
+                    buckets: ExponentialBuckets {
+                        scale: int(scale).unwrap_or(0),
+                        zero_count: number(zero_count).unwrap_or(0.0),
+                        zero_threshold: 0.0,
+                        positive: BucketSpan {
+                            offset: int(positive_offset).unwrap_or(0),
+                            counts: list(positive_counts, row),
+                        },
+                        negative: BucketSpan {
+                            offset: int(negative_offset).unwrap_or(0),
+                            counts: list(negative_counts, row),
+                        },
+                    },
+                }
+            }
+            Kind::Summary => Payload::Summary {
+                count: number(count).unwrap_or(0.0),
+                sum: number(sum),
             },
             _ => Payload::Number(number(value).unwrap_or(f64::NAN)),
         };

@@ -5,7 +5,9 @@
 //! p99 of each window's bucket increments, as Prometheus' `histogram_quantile` interpolates
 //! it, the Shewhart chart alarms at the first shifted window and not before, and the alert
 //! fires. Mean (Δsum/Δcount) and rate (Δcount/s) monitors on the same histogram read the
-//! same increments.
+//! same increments. The same again with the SDK's base-2 exponential histogram aggregation,
+//! whose scale it lowers as the shift widens the range: the p99 is Prometheus' exponential
+//! interpolation for native histograms, at each window's scale.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +18,9 @@ use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig, WithHttpCon
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::metrics::{
+    Aggregation, Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality,
+};
 use prost::Message;
 use serde_json::Value;
 
@@ -116,13 +120,23 @@ impl opentelemetry_http::HttpClient for BackDating {
                 .flat_map(|r| &mut r.scope_metrics)
                 .flat_map(|s| &mut s.metrics)
             {
-                let Some(Data::Histogram(histogram)) = &mut metric.data else {
-                    continue;
+                let times: Vec<(&mut u64, &mut u64)> = match &mut metric.data {
+                    Some(Data::Histogram(h)) => h
+                        .data_points
+                        .iter_mut()
+                        .map(|p| (&mut p.time_unix_nano, &mut p.start_time_unix_nano))
+                        .collect(),
+                    Some(Data::ExponentialHistogram(h)) => h
+                        .data_points
+                        .iter_mut()
+                        .map(|p| (&mut p.time_unix_nano, &mut p.start_time_unix_nano))
+                        .collect(),
+                    _ => continue,
                 };
-                for point in &mut histogram.data_points {
-                    let shift = *clock.1.get_or_insert(point.time_unix_nano - target);
-                    point.time_unix_nano = target;
-                    point.start_time_unix_nano -= shift;
+                for (time, start) in times {
+                    let shift = *clock.1.get_or_insert(*time - target);
+                    *time = target;
+                    *start -= shift;
                 }
             }
         }
@@ -131,8 +145,10 @@ impl opentelemetry_http::HttpClient for BackDating {
     }
 }
 
-/// Records every window's observations and exports them, back-dated, one export per window.
-fn send(daemon: &Daemon) {
+/// Records every window's observations and exports them, back-dated, one export per window;
+/// into the SDK's base-2 exponential histogram (160 buckets at most, its default) when
+/// `exponential`, else into explicit buckets.
+fn send(daemon: &Daemon, exponential: bool) {
     let clock = Arc::new(Mutex::new((T0 + MINUTE / 2, None)));
     let exporter = MetricExporter::builder()
         .with_http()
@@ -145,7 +161,22 @@ fn send(daemon: &Daemon) {
         .with_temporality(Temporality::Cumulative)
         .build()
         .unwrap();
+    let view = move |instrument: &Instrument| {
+        (exponential && instrument.name() == METRIC)
+            .then(|| {
+                Stream::builder()
+                    .with_aggregation(Aggregation::Base2ExponentialHistogram {
+                        max_size: 160,
+                        max_scale: 20,
+                        record_min_max: true,
+                    })
+                    .build()
+                    .ok()
+            })
+            .flatten()
+    };
     let provider = SdkMeterProvider::builder()
+        .with_view(view)
         .with_reader(
             PeriodicReader::builder(exporter)
                 .with_interval(Duration::from_secs(3600))
@@ -196,7 +227,7 @@ fn wait_for_windows(daemon: &Daemon) {
 fn a_p99_monitor_on_an_exported_histogram_alarms_at_the_shift_and_not_before() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), Some(CONFIG));
-    send(&daemon);
+    send(&daemon, false);
     // One cumulative point per window, each back-dated to the middle of its window, and
     // the shutdown's final export, which repeats the last one (no new observations: an
     // increment of 0 in the same window).
@@ -278,4 +309,60 @@ fn a_p99_monitor_on_an_exported_histogram_alarms_at_the_shift_and_not_before() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(firing["labels"]["agent_name"], "support", "{firing:#}");
+}
+
+#[test]
+fn a_p99_monitor_on_an_exponential_histogram_alarms_at_the_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Some(CONFIG));
+    send(&daemon, true);
+    // Each window's point and its scale: the SDK lowers it once 4.0 s joins 0.5 and 1.0.
+    let points = daemon.rows(&format!(
+        "SELECT DISTINCT CAST(time AS BIGINT), scale FROM metrics WHERE metric = '{METRIC}' \
+         AND type = 'exponential_histogram' AND temporality = 'cumulative' ORDER BY 1"
+    ));
+    assert_eq!(points.len(), WINDOWS as usize, "{points:?}");
+    let scales: Vec<i64> = points.iter().map(|p| p[1].as_i64().unwrap()).collect();
+    assert!(
+        scales[SHIFT_AT as usize] < scales[0],
+        "the scale is lowered at the shift: {scales:?}"
+    );
+    wait_for_windows(&daemon);
+
+    let rows = daemon.rows(
+        "SELECT monitor, CAST(window_start AS BIGINT) AS start_ns, n, value FROM drift \
+         ORDER BY monitor, start_ns",
+    );
+    assert_eq!(rows.len(), 3 * WINDOWS as usize);
+    for row in &rows {
+        let i = (row[1].as_i64().unwrap() as u64 - T0) / MINUTE;
+        let value = row[3].as_f64().unwrap();
+        let sent = observations(i);
+        assert_eq!(row[2].as_i64(), Some(100), "{row:?}");
+        // At scale s a bucket is (2^(k/2^s), 2^((k+1)/2^s)]: 1.0 s tops the bucket
+        // (2^(-1/2^s), 1] and 4.0 s the bucket (2^(2-1/2^s), 4]. Rank 1 from the top falls
+        // in that bucket, (n_top - 1)/n_top of the way up from its lower end, interpolated
+        // between the logarithms of its bounds (`promql/quantile.go`, `HistogramQuantile`).
+        let width = (-(scales[i as usize] as f64)).exp2();
+        let expected = match row[0].as_str().unwrap() {
+            "chat-latency-p99" if i >= SHIFT_AT => (2.0 - width * (1.0 - 99.0 / 100.0)).exp2(),
+            "chat-latency-p99" => {
+                let top = 100.0 - (80 + i * 7 % 11) as f64;
+                (-width * (1.0 - (top - 1.0) / top)).exp2()
+            }
+            "chat-latency-mean" => sent.iter().sum::<f64>() / sent.len() as f64,
+            "chat-rate" => 100.0 / 60.0,
+            other => panic!("unexpected monitor {other}"),
+        };
+        assert!(
+            (value - expected).abs() < 1e-9,
+            "{row:?}: expected {expected}"
+        );
+    }
+    let alarms = daemon.rows(
+        "SELECT CAST(window_start AS BIGINT) FROM drift \
+         WHERE monitor = 'chat-latency-p99' AND alarm ORDER BY 1",
+    );
+    let first = (alarms[0][0].as_i64().unwrap() as u64 - T0) / MINUTE;
+    assert_eq!(first, SHIFT_AT, "{alarms:?}");
 }

@@ -358,3 +358,129 @@ fn metric_monitor_config_errors_name_the_key() {
         "{error}"
     );
 }
+
+fn exponential(time_s: i64, scale: i32, zero: f64, offset: i32, counts: &[f64], sum: f64) -> Point {
+    let buckets = ExponentialBuckets {
+        scale,
+        zero_count: zero,
+        zero_threshold: 0.0,
+        positive: BucketSpan {
+            offset,
+            counts: counts.to_vec(),
+        },
+        negative: BucketSpan::default(),
+    };
+    Point {
+        time_ns: time_s * S,
+        start_ns: Some(0),
+        kind: Kind::ExponentialHistogram,
+        cumulative: true,
+        payload: Payload::Exponential {
+            count: buckets.count(),
+            sum: Some(sum),
+            buckets,
+        },
+    }
+}
+
+#[test]
+fn exponential_histogram_quantiles_per_window_across_a_downscale_and_streams() {
+    // Stream a, cumulative: at 50 s scale 1, buckets 0..=1 (1, 2^0.5], (2^0.5, 2] hold 1
+    // and 1; at 110 s the SDK has downscaled to 0 as larger values came: (1, 2] holds 4 and
+    // (2, 4] holds 2, (8, 16] holds 6. Its increase in minute 1, at scale 0: (1, 2] +2,
+    // (2, 4] +2, (8, 16] +6. Stream b, delta, at scale 2 in minute 1: (8, 16] is its
+    // buckets 12..=15; 2 observations there, and 4 exact zeros.
+    let a = vec![
+        exponential(50, 1, 0.0, 0, &[1.0, 1.0], 3.0),
+        exponential(110, 0, 0.0, 0, &[4.0, 2.0, 0.0, 6.0], 80.0),
+    ];
+    let mut b = exponential(100, 2, 4.0, 12, &[0.0, 2.0], 22.0);
+    b.cumulative = false;
+    let windows_of = |statistic: &str| {
+        let (windows, problems) = signal(statistic).measure(
+            vec![stream("all", a.clone()), stream("all", vec![b.clone()])],
+            MINUTE,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        windows
+    };
+    let p99 = windows_of("metric:d:p99");
+    let minute = p99.iter().find(|w| w.start_ns == MINUTE).unwrap();
+    // Merged at scale 0: zero 4, (1, 2] 2, (2, 4] 2, (8, 16] 8; 16 observations.
+    assert_eq!(minute.n, 16);
+    let merged = ExponentialBuckets {
+        scale: 0,
+        zero_count: 4.0,
+        zero_threshold: 0.0,
+        positive: BucketSpan {
+            offset: 0,
+            counts: vec![2.0, 2.0, 0.0, 8.0],
+        },
+        negative: BucketSpan::default(),
+    };
+    assert_eq!(minute.value, Some(exponential_quantile(0.99, &merged)));
+    // From above: rank 0.16 of (8, 16]'s 8, 7.84 from its lower end, interpolated on the
+    // log scale: 2^(3 + 7.84/8).
+    assert!((minute.value.unwrap() - (3.0 + 7.84 / 8.0_f64).exp2()).abs() < 1e-12);
+    // p50: rank 8 from above ends (8, 16] exactly: its lower bound.
+    let p50 = windows_of("metric:d:p50");
+    assert_eq!(
+        p50.iter().find(|w| w.start_ns == MINUTE).unwrap().value,
+        Some(8.0)
+    );
+    // Δsum / Δcount = (80 − 3 + 22) / 16; the rate is of the count.
+    let mean = windows_of("metric:d:mean");
+    let minute = mean.iter().find(|w| w.start_ns == MINUTE).unwrap();
+    assert_eq!(minute.value, Some(99.0 / 16.0));
+    assert_eq!(minute.kpis["count"], Some(16.0));
+    let rate = windows_of("metric:d:rate");
+    let minute = rate.iter().find(|w| w.start_ns == MINUTE).unwrap();
+    assert_eq!(minute.value, Some(16.0 / 60.0));
+}
+
+#[test]
+fn an_exponential_histogram_whose_bucket_shrank_restarted() {
+    let points = vec![
+        exponential(10, 0, 1.0, 0, &[5.0, 5.0], 30.0),
+        // A new process: same start time reported (an SDK that does not set it), but a
+        // bucket fell from 5 to 1, so the whole point is the increase.
+        exponential(70, 0, 1.0, 0, &[6.0, 1.0], 12.0),
+    ];
+    let found = increments(&points, MINUTE, LOOKBACK_NS);
+    let Payload::Exponential { count, buckets, .. } = &found[1].1.1.payload else {
+        panic!("{found:?}");
+    };
+    assert_eq!(
+        (*count, buckets.positive.counts.clone()),
+        (8.0, vec![6.0, 1.0])
+    );
+}
+
+#[test]
+fn summaries_give_a_mean_and_a_rate_not_a_quantile() {
+    let summary = |time_s: i64, count: f64, sum: f64| Point {
+        time_ns: time_s * S,
+        start_ns: Some(0),
+        kind: Kind::Summary,
+        cumulative: true,
+        payload: Payload::Summary {
+            count,
+            sum: Some(sum),
+        },
+    };
+    let points = vec![summary(50, 10.0, 5.0), summary(110, 30.0, 25.0)];
+    let measure = |text: &str| signal(text).measure(vec![stream("all", points.clone())], MINUTE);
+    let (windows, problems) = measure("metric:rpc.latency:mean");
+    assert!(problems.is_empty(), "{problems:?}");
+    // Minute 1: Δsum / Δcount = 20 / 20.
+    assert_eq!(values(&windows), vec![(0, 0.5), (1, 1.0)]);
+    let (windows, _) = measure("metric:rpc.latency:rate");
+    assert_eq!(values(&windows)[1], (1, 20.0 / 60.0));
+    let (windows, problems) = measure("metric:rpc.latency:p99");
+    assert!(windows.is_empty());
+    assert!(
+        problems[0].contains("a quantile (a summary's quantiles cannot be added")
+            && problems[0].contains("type summary"),
+        "{problems:?}"
+    );
+}

@@ -1,0 +1,196 @@
+use super::{BucketSpan, ExponentialBuckets, exponential_quantile};
+
+fn span(offset: i32, counts: &[f64]) -> BucketSpan {
+    BucketSpan {
+        offset,
+        counts: counts.to_vec(),
+    }
+}
+
+/// Prometheus' `{{schema:0 count:… z_bucket:Z z_bucket_w:0.001 buckets:[…] n_buckets:[…]}}`:
+/// its bucket 0 is `(0.5, 1]`, OTLP's index -1 at scale 0.
+fn prometheus(zero_count: f64, positive: &[f64], negative: &[f64]) -> ExponentialBuckets {
+    ExponentialBuckets {
+        scale: 0,
+        zero_count,
+        zero_threshold: 0.001,
+        positive: span(-1, positive),
+        negative: span(-1, negative),
+    }
+}
+
+fn assert_close(got: f64, want: f64, what: &str) {
+    let ok = got == want || (got - want).abs() <= 1e-12 * want.abs().max(1e-300);
+    assert!(ok, "{what}: got {got}, want {want}");
+}
+
+/// A histogram's name in the test file, the histogram, and (q, the quantile expected).
+type Case = (&'static str, ExponentialBuckets, &'static [(f64, f64)]);
+
+/// The native-histogram cases of `histogram_quantile` in prometheus/prometheus,
+/// `promql/promqltest/testdata/native_histograms.test` (commit d15adb9ad7):
+/// `histogram_quantile_1` (positive buckets and a zero bucket), `_2` (negative) and `_3`
+/// (both), with every quantile that file evaluates and the value it expects.
+#[test]
+fn quantiles_match_prometheus_native_histogram_tests() {
+    let counts = [2.0, 3.0, 0.0, 1.0, 4.0];
+    let cases: [Case; 3] = [
+        (
+            "histogram_quantile_1",
+            prometheus(2.0, &counts, &[]),
+            &[
+                (1.001, f64::INFINITY),
+                (1.0, 16.0),
+                (0.99, 15.67072476139083),
+                (0.9, 12.99603834169977),
+                (0.6, 4.594793419988138),
+                (0.5, 1.5874010519681994),
+                (0.1, 0.0006),
+                (0.0, 0.0),
+                (-1.0, f64::NEG_INFINITY),
+            ],
+        ),
+        (
+            "histogram_quantile_2",
+            prometheus(2.0, &[], &counts),
+            &[
+                (1.001, f64::INFINITY),
+                (1.0, 0.0),
+                (0.99, -0.00006),
+                (0.9, -0.0006),
+                (0.5, -1.5874010519681996),
+                (0.1, -12.996038341699768),
+                (0.0, -16.0),
+                (-1.0, f64::NEG_INFINITY),
+            ],
+        ),
+        (
+            "histogram_quantile_3",
+            prometheus(4.0, &counts, &counts),
+            &[
+                (1.001, f64::INFINITY),
+                (1.0, 16.0),
+                (0.99, 15.34822590920423),
+                (0.9, 10.556063286183155),
+                (0.7, 1.2030250360821164),
+                (0.55, 0.0006),
+                (0.5, 0.0),
+                (0.45, -0.0006),
+                (0.3, -1.2030250360821169),
+                (0.1, -10.556063286183155),
+                (0.01, -15.34822590920423),
+                (0.0, -16.0),
+                (-1.0, f64::NEG_INFINITY),
+            ],
+        ),
+    ];
+    for (name, histogram, expected) in cases {
+        for &(q, want) in expected {
+            let got = exponential_quantile(q, &histogram);
+            assert_close(got, want, &format!("{name} q={q}"));
+        }
+    }
+    assert!(exponential_quantile(0.5, &ExponentialBuckets::default()).is_nan());
+    assert!(exponential_quantile(f64::NAN, &prometheus(2.0, &counts, &[])).is_nan());
+}
+
+#[test]
+fn downscaling_merges_pairs_of_buckets() {
+    // Scale 1: buckets -3..=2 are (2^-1.5, 2^-1], (2^-1, 2^-0.5], (2^-0.5, 1], (1, 2^0.5],
+    // (2^0.5, 2], (2, 2^1.5]; at scale 0 they pair up into (0.25, 0.5], (0.5, 1], (1, 2],
+    // (2, 4].
+    let mut h = ExponentialBuckets {
+        scale: 1,
+        positive: span(-3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        negative: span(0, &[7.0]),
+        ..Default::default()
+    };
+    h.downscale(0);
+    assert_eq!(h.scale, 0);
+    assert_eq!(h.positive, span(-2, &[1.0, 5.0, 9.0, 6.0]));
+    assert_eq!(h.negative, span(0, &[7.0]));
+    assert_eq!(h.count(), 28.0);
+    // Three steps more: every bucket of (0.25, 4] falls into scale -3's (2^-8, 1] or (1, 256].
+    h.downscale(-3);
+    assert_eq!(h.positive, span(-1, &[6.0, 15.0]));
+}
+
+#[test]
+fn merging_two_scales_equals_the_histogram_of_all_observations() {
+    let fine = ExponentialBuckets {
+        scale: 2,
+        zero_count: 1.0,
+        positive: span(4, &[1.0, 1.0, 0.0, 2.0]),
+        ..Default::default()
+    };
+    let coarse = ExponentialBuckets {
+        scale: 1,
+        positive: span(1, &[3.0]),
+        negative: span(-2, &[1.0, 1.0]),
+        ..Default::default()
+    };
+    let mut merged = fine.clone();
+    merged.merge(&coarse);
+    // Scale 2's buckets 4..=7 are scale 1's 2 and 3.
+    let want = ExponentialBuckets {
+        scale: 1,
+        zero_count: 1.0,
+        zero_threshold: 0.0,
+        positive: span(1, &[3.0, 2.0, 2.0]),
+        negative: span(-2, &[1.0, 1.0]),
+    };
+    assert_eq!(merged, want);
+    let mut other_way = coarse.clone();
+    other_way.merge(&fine);
+    assert_eq!(other_way, want);
+    assert_eq!(merged.count(), fine.count() + coarse.count());
+}
+
+#[test]
+fn a_wider_zero_bucket_takes_the_buckets_within_it() {
+    let mut h = ExponentialBuckets {
+        scale: 0,
+        zero_count: 1.0,
+        // (0.125, 0.25], (0.25, 0.5], (0.5, 1]
+        positive: span(-3, &[2.0, 3.0, 4.0]),
+        ..Default::default()
+    };
+    h.merge(&ExponentialBuckets {
+        scale: 0,
+        zero_count: 5.0,
+        zero_threshold: 0.5,
+        ..Default::default()
+    });
+    assert_eq!(h.zero_threshold, 0.5);
+    assert_eq!(h.zero_count, 11.0);
+    assert_eq!(h.positive, span(-1, &[4.0]));
+}
+
+#[test]
+fn the_increase_of_a_cumulative_histogram_and_its_resets() {
+    let before = ExponentialBuckets {
+        scale: 2,
+        zero_count: 1.0,
+        positive: span(0, &[1.0, 2.0]),
+        ..Default::default()
+    };
+    // The SDK downscaled to 1 as the range grew: 0 and 1 became bucket 0.
+    let after = ExponentialBuckets {
+        scale: 1,
+        zero_count: 2.0,
+        positive: span(0, &[5.0, 0.0, 0.0, 1.0]),
+        ..Default::default()
+    };
+    let increase = after.minus(&before).expect("no bucket decreased");
+    assert_eq!(increase.scale, 1);
+    assert_eq!(increase.zero_count, 1.0);
+    assert_eq!(increase.positive, span(0, &[2.0, 0.0, 0.0, 1.0]));
+    // A bucket that lost observations: the stream restarted.
+    let restarted = ExponentialBuckets {
+        scale: 2,
+        zero_count: 1.0,
+        positive: span(0, &[1.0]),
+        ..Default::default()
+    };
+    assert_eq!(restarted.minus(&before), None);
+}

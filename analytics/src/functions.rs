@@ -1,7 +1,7 @@
 //! SQL functions every Vigil session has beyond DataFusion's own: fields of JSON text, and
 //! quantiles of OTLP histograms ([`histogram`]: `histogram_quantile`, `histogram_merge`;
-//! [`exponential`]: the buckets and quantiles of exponential histograms, for the metric
-//! monitors).
+//! [`exponential`]: `exponential_histogram_quantile`, `exponential_histogram_merge`, and
+//! the buckets the metric monitors merge).
 //!
 //! Several columns hold JSON text: `drift.kpis` (a window's figures: latency p50/p95/p99,
 //! confidence deciles and histogram, totals), `drift.details` and `drift.state`,
@@ -33,13 +33,15 @@ pub mod exponential;
 pub mod histogram;
 
 /// Registers [`Kind::ALL`] on `ctx`: `json_get_str`, `json_get_int`, `json_get_float` and
-/// `json_as_text`, each `(json text, key, key, …)`; and [`histogram::register`]'s
-/// `histogram_quantile` and `histogram_merge`.
+/// `json_as_text`, each `(json text, key, key, …)`; [`histogram::register`]'s
+/// `histogram_quantile` and `histogram_merge`; and [`exponential::register`]'s
+/// `exponential_histogram_quantile` and `exponential_histogram_merge`.
 pub fn register(ctx: &SessionContext) {
     for kind in Kind::ALL {
         ctx.register_udf(ScalarUDF::from(JsonGet::new(kind)));
     }
     histogram::register(ctx);
+    exponential::register(ctx);
 }
 
 /// Which JSON values a function returns, and as what SQL type.

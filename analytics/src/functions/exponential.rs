@@ -8,6 +8,15 @@
 //! of a span is the bucket `offset + j`; the zero bucket holds the observations within
 //! `zero_threshold` of 0. Prometheus numbers the same buckets one higher (its bucket `i` is
 //! `(base^(i-1), base^i]`), which changes no bound.
+//!
+//! In SQL ([`register`]): `exponential_histogram_merge(scale, zero_count, positive_offset,
+//! positive_counts, negative_offset, negative_counts)` and
+//! `exponential_histogram_quantile(q, …)`, beside the explicit-bucket `histogram_merge` and
+//! `histogram_quantile`.
+
+mod sql;
+
+pub use sql::{MERGE, QUANTILE, register};
 
 /// One side of an exponential histogram: the bucket `offset + j` holds `counts[j]`.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -34,7 +34,8 @@
 //!    - `p50|p95|p99`: [`bucket_quantile`] of the merged buckets, Prometheus'
 //!      `histogram_quantile` interpolation (the very function SQL's `histogram_quantile`
 //!      calls), or for exponential histograms [`exponential_quantile`], Prometheus'
-//!      interpolation for native histograms (exponential within a bucket);
+//!      interpolation for native histograms (exponential within a bucket; the function
+//!      SQL's `exponential_histogram_quantile` calls);
 //!    - `mean`: Δsum / Δcount of a histogram or a summary, the mean of a gauge's values;
 //!    - `rate`: the increase per second of a sum, or of a histogram's or a summary's count.
 //!

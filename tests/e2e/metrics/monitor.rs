@@ -327,6 +327,19 @@ fn a_p99_monitor_on_an_exponential_histogram_alarms_at_the_shift() {
         scales[SHIFT_AT as usize] < scales[0],
         "the scale is lowered at the shift: {scales:?}"
     );
+    // In SQL: the last cumulative point holds all 3600 observations, 600 of them at 4.0 s;
+    // rank 36 from the top is 564 of 600 up (4.0 s's bucket), on the log scale.
+    let last = points[WINDOWS as usize - 1][0].as_i64().unwrap();
+    let p99 = daemon.rows(&format!(
+        "SELECT exponential_histogram_quantile(0.99, exponential_histogram_merge(scale, \
+         zero_count, positive_offset, positive_counts, negative_offset, negative_counts)) \
+         FROM metrics WHERE metric = '{METRIC}' AND CAST(time AS BIGINT) = {last}"
+    ))[0][0]
+        .as_f64()
+        .unwrap();
+    let width = (-(scales[WINDOWS as usize - 1] as f64)).exp2();
+    let expected = (2.0 - width * (1.0 - 564.0 / 600.0)).exp2();
+    assert!((p99 - expected).abs() < 1e-9, "{p99} against {expected}");
     wait_for_windows(&daemon);
 
     let rows = daemon.rows(

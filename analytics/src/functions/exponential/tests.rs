@@ -194,3 +194,121 @@ fn the_increase_of_a_cumulative_histogram_and_its_resets() {
     };
     assert_eq!(restarted.minus(&before), None);
 }
+
+mod in_sql {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{AsArray, RecordBatch};
+    use datafusion::arrow::datatypes::Float64Type;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    /// `histogram_quantile_3` of Prometheus' `native_histograms.test` in three `metrics`-like
+    /// rows, one per partition so that the merge adds partial states: its positive buckets
+    /// at scale 1 (the scale-0 buckets split in two), its negative ones at scale 0, and a
+    /// gauge's row (no scale), which the merge skips.
+    async fn session() -> SessionContext {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
+        crate::functions::register(&ctx);
+        let sql = "SELECT arrow_cast(column1, 'Int32') AS scale, column2 AS zero_count, \
+                   arrow_cast(column3, 'Int32') AS positive_offset, \
+                   arrow_cast(column4, 'List(Int64)') AS positive_counts, \
+                   arrow_cast(column5, 'Int32') AS negative_offset, \
+                   arrow_cast(column6, 'List(Int64)') AS negative_counts FROM (VALUES \
+                   (1, 4, -2, [1, 1, 2, 1, 0, 0, 1, 0, 2, 2], 0, []), \
+                   (0, 0, 0, [], -1, [2, 3, 0, 1, 4]), \
+                   (NULL, NULL, NULL, NULL, NULL, NULL))";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let schema = batches[0].schema();
+        let batch = datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap();
+        let partitions = (0..batch.num_rows())
+            .map(|i| vec![batch.slice(i, 1)])
+            .collect();
+        let table = MemTable::try_new(schema, partitions).unwrap();
+        ctx.register_table("metrics", Arc::new(table)).unwrap();
+        ctx
+    }
+
+    fn floats(batches: &[RecordBatch]) -> Vec<Option<f64>> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_columns())
+                    .flat_map(|c| b.column(c).as_primitive::<Float64Type>().iter())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The file's quantiles of `histogram_quantile_3` that do not fall in its zero bucket
+    /// (whose width, 0.001 there, is not stored here).
+    #[tokio::test]
+    async fn merged_quantiles_match_prometheus() {
+        let ctx = session().await;
+        let cases = [
+            (1.0, 16.0),
+            (0.99, 15.34822590920423),
+            (0.9, 10.556063286183155),
+            (0.7, 1.2030250360821164),
+            (0.3, -1.2030250360821169),
+            (0.1, -10.556063286183155),
+            (0.01, -15.34822590920423),
+            (0.0, -16.0),
+        ];
+        let columns: Vec<String> = cases
+            .iter()
+            .map(|(q, _)| {
+                format!(
+                    "exponential_histogram_quantile({q}, exponential_histogram_merge(scale, \
+                     zero_count, positive_offset, positive_counts, negative_offset, \
+                     negative_counts))"
+                )
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM metrics", columns.join(", "));
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        for (got, (q, want)) in floats(&batches).into_iter().zip(cases) {
+            super::assert_close(got.unwrap(), want, &format!("q={q}"));
+        }
+        // One point, the negative row alone (10 observations): rank 4 from the top ends 2
+        // into (-2, -1]'s 3, a third of the way up from -2 on the log scale: -2^(2/3).
+        let sql = "SELECT exponential_histogram_quantile(0.6, scale, zero_count, positive_offset, \
+                   positive_counts, negative_offset, negative_counts) FROM metrics \
+                   WHERE positive_offset = 0";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        super::assert_close(
+            floats(&batches)[0].unwrap(),
+            -(2.0_f64 / 3.0).exp2(),
+            "one point",
+        );
+        // No exponential rows: a null histogram and a null quantile.
+        let sql = "SELECT exponential_histogram_quantile(0.5, exponential_histogram_merge(scale, \
+                   zero_count, positive_offset, positive_counts, negative_offset, \
+                   negative_counts)) FROM metrics WHERE scale IS NULL";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        assert_eq!(floats(&batches), vec![None]);
+    }
+
+    #[tokio::test]
+    async fn wrong_arguments_are_refused_by_name() {
+        let ctx = session().await;
+        let err = ctx
+            .sql("SELECT exponential_histogram_merge(scale, zero_count) FROM metrics")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exponential_histogram_merge takes (scale, zero_count, positive_offset"),
+            "{err}"
+        );
+        let err = ctx
+            .sql("SELECT exponential_histogram_quantile(0.5, 'x') FROM metrics")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exponential_histogram_quantile takes"),
+            "{err}"
+        );
+    }
+}

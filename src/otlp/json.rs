@@ -102,18 +102,16 @@ pub fn logs(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
 /// As [`traces`], and a metric whose data field does not decode (named by the metric's
 /// `name` and the field).
 pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
-    let fast = serde_json::from_slice::<ExportMetricsServiceRequest>(body);
-    if let Ok(request) = &fast
-        && every_metric_has_data(request)
-    {
-        return fast.map_err(|e| e.to_string());
+    // A metric's only enum field lies inside its data, where serde swallows errors: an
+    // error here is never about an enum name.
+    let fast =
+        serde_json::from_slice::<ExportMetricsServiceRequest>(body).map_err(|e| e.to_string())?;
+    if every_metric_has_data(&fast) {
+        return Ok(fast);
     }
-    // Either an error, or a metric without data: no data at all (the mapping rejects it
-    // with its reason), enum names, or a data field whose error serde swallowed.
-    let mut value = match serde_json::from_slice::<Value>(body) {
-        Ok(value) => value,
-        Err(e) => return Err(fast.err().unwrap_or(e).to_string()),
-    };
+    // A metric without data: none sent (the mapping rejects it with its reason), a
+    // temporality by name, or a data field whose error serde swallowed.
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let path = ["resourceMetrics", "scopeMetrics", "metrics"];
     for metric in items(&mut value, &path) {
         for key in ["sum", "histogram", "exponentialHistogram"] {
@@ -122,8 +120,7 @@ pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
             }
         }
     }
-    let request = ExportMetricsServiceRequest::deserialize(&value)
-        .map_err(|e| fast.err().map_or(e.to_string(), |first| first.to_string()))?;
+    let request = ExportMetricsServiceRequest::deserialize(&value).map_err(|e| e.to_string())?;
     if !every_metric_has_data(&request) {
         for metric in items(&mut value, &path) {
             data_error(metric)?;
@@ -132,8 +129,10 @@ pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     Ok(request)
 }
 
-/// `body` decoded as `T`; when the fast path fails, decoded again after `number_enums`
-/// has turned enum names into numbers (it returns how many), if it turned any.
+/// `body` decoded as `T`; when the fast path fails on a string where an enum's integer
+/// belongs, decoded again after `number_enums` has turned enum names into numbers (it
+/// returns how many), if it turned any. Only then is the body parsed a second time (into a
+/// `Value`, a few times the body's size): other malformed bodies cost one parse, as before.
 fn decode<T: DeserializeOwned>(
     body: &[u8],
     number_enums: impl Fn(&mut Value) -> Result<usize, String>,
@@ -142,6 +141,10 @@ fn decode<T: DeserializeOwned>(
         Ok(request) => return Ok(request),
         Err(e) => e,
     };
+    // What serde says of a string in an `i32` field, the type prost gives enum fields.
+    if !first.to_string().contains(", expected i32") {
+        return Err(first.to_string());
+    }
     let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
         return Err(first.to_string());
     };

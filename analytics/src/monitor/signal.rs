@@ -154,7 +154,8 @@ impl Signal {
     /// (name, SQL aggregate): the confidence distribution (deciles 1, 5, 9 and a
     /// ten-bin histogram over [0, 1]), all three latency percentiles (exact), the
     /// nonconforming count of a rate, and the window's totals of cost and tokens. None
-    /// for a metric signal, whose figures are computed in Rust ([`super::metric::Figures`]).
+    /// for a metric signal, whose figures are computed in Rust
+    /// ([`super::metric::Accumulator::finish`]).
     pub fn kpis(&self) -> Vec<(String, String)> {
         let x = self.measure();
         let percentile = |q: f64| format!("percentile_cont({q}) WITHIN GROUP (ORDER BY {x})");

@@ -2,6 +2,7 @@
 //! and the per-window statistics.
 
 use super::*;
+use crate::functions::exponential::{BucketSpan, exponential_quantile};
 
 const S: i64 = 1_000_000_000;
 const MINUTE: i64 = 60 * S;

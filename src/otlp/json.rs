@@ -8,6 +8,12 @@
 //!   fields of OTLP: a span's `kind`, its `status.code`, a log record's `severityNumber`
 //!   and a metric's `aggregationTemporality`. A name that is not one of the enum's is a
 //!   400 naming the field.
+//! - **Protobuf's field names.** OTLP/JSON keys are lowerCamelCase (`resourceSpans`), but
+//!   protobuf's printers write the field names (`resource_spans`) when asked to, and the
+//!   Collector's decoder accepts both. serde ignores keys it does not know, so such a body
+//!   decodes as an empty request, which would be answered OK with nothing stored; one
+//!   whose top-level key is the field name is decoded again with its keys in lowerCamelCase
+//!   (OTLP/JSON has no user-defined object keys: attributes are lists of `key`/`value`).
 //! - **A metric whose data does not decode.** opentelemetry-proto flattens a metric's
 //!   `oneof data` into an `Option`, and serde turns any error inside a flattened option
 //!   into `None` (opentelemetry-rust issue #3527): a `sum` with one bad field would vanish
@@ -70,7 +76,8 @@ const METRIC_DATA: [&str; 5] = [
 /// The decoder's complaint (with its line and column where the fast path has them), or the
 /// enum field whose value names no value of its enum.
 pub fn traces(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    decode(body, |request| {
+    let empty = |r: &ExportTraceServiceRequest| r.resource_spans.is_empty();
+    decode(body, ("resource_spans", empty), |request| {
         let mut named = 0;
         for span in items(request, &["resourceSpans", "scopeSpans", "spans"]) {
             named += number_enum(span, &SPAN_KIND)?;
@@ -87,7 +94,8 @@ pub fn traces(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
 /// # Errors
 /// As [`traces`].
 pub fn logs(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
-    decode(body, |request| {
+    let empty = |r: &ExportLogsServiceRequest| r.resource_logs.is_empty();
+    decode(body, ("resource_logs", empty), |request| {
         let mut named = 0;
         for record in items(request, &["resourceLogs", "scopeLogs", "logRecords"]) {
             named += number_enum(record, &SEVERITY_NUMBER)?;
@@ -106,12 +114,16 @@ pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     // error here is never about an enum name.
     let fast =
         serde_json::from_slice::<ExportMetricsServiceRequest>(body).map_err(|e| e.to_string())?;
-    if every_metric_has_data(&fast) {
+    let field_names = fast.resource_metrics.is_empty() && mentions(body, "resource_metrics");
+    if !field_names && every_metric_has_data(&fast) {
         return Ok(fast);
     }
-    // A metric without data: none sent (the mapping rejects it with its reason), a
-    // temporality by name, or a data field whose error serde swallowed.
+    // Protobuf's field names, or a metric without data: none sent (the mapping rejects it
+    // with its reason), a temporality by name, or a data field whose error serde swallowed.
     let mut value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if field_names {
+        camel_case_keys(&mut value);
+    }
     let path = ["resourceMetrics", "scopeMetrics", "metrics"];
     for metric in items(&mut value, &path) {
         for key in ["sum", "histogram", "exponentialHistogram"] {
@@ -129,29 +141,82 @@ pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     Ok(request)
 }
 
-/// `body` decoded as `T`; when the fast path fails on a string where an enum's integer
-/// belongs, decoded again after `number_enums` has turned enum names into numbers (it
-/// returns how many), if it turned any. Only then is the body parsed a second time (into a
-/// `Value`, a few times the body's size): other malformed bodies cost one parse, as before.
+/// `body` decoded as `T`, and again on the slow path when the fast one decoded an empty
+/// request from a body whose top-level key is `field_name` (protobuf's field names: the
+/// keys are put in lowerCamelCase), or failed on a string where an enum's integer belongs
+/// (`number_enums` turns enum names into numbers and returns how many). Only then is the
+/// body parsed a second time (into a `Value`, a few times the body's size): other bodies
+/// cost one parse, as before.
 fn decode<T: DeserializeOwned>(
     body: &[u8],
+    (field_name, empty): (&str, impl Fn(&T) -> bool),
     number_enums: impl Fn(&mut Value) -> Result<usize, String>,
 ) -> Result<T, String> {
     let first = match serde_json::from_slice::<T>(body) {
+        Ok(request) if empty(&request) && mentions(body, field_name) => None,
         Ok(request) => return Ok(request),
-        Err(e) => e,
+        // What serde says of a string in an `i32` field, the type prost gives enum fields.
+        Err(e) if e.to_string().contains(", expected i32") => Some(e.to_string()),
+        Err(e) => return Err(e.to_string()),
     };
-    // What serde says of a string in an `i32` field, the type prost gives enum fields.
-    if !first.to_string().contains(", expected i32") {
-        return Err(first.to_string());
-    }
     let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
-        return Err(first.to_string());
+        return Err(first.unwrap_or_default());
     };
-    if number_enums(&mut value)? == 0 {
-        return Err(first.to_string());
+    let renamed = camel_case_keys(&mut value);
+    if number_enums(&mut value)? + renamed == 0
+        && let Some(first) = first
+    {
+        return Err(first);
     }
     T::deserialize(&value).map_err(|e| e.to_string())
+}
+
+/// Whether `body` holds `key` as a JSON string (`"key"`).
+fn mentions(body: &[u8], key: &str) -> bool {
+    let quoted = format!("\"{key}\"");
+    body.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+}
+
+/// Puts every object key of `value` that holds an underscore in lowerCamelCase
+/// (`time_unix_nano` → `timeUnixNano`), as protobuf's JSON mapping names fields; returns
+/// how many it renamed.
+fn camel_case_keys(value: &mut Value) -> usize {
+    match value {
+        Value::Object(map) => {
+            let mut renamed = 0;
+            let entries = std::mem::take(map);
+            for (key, mut inner) in entries {
+                renamed += camel_case_keys(&mut inner);
+                if key.contains('_') {
+                    renamed += 1;
+                    map.insert(lower_camel_case(&key), inner);
+                } else {
+                    map.insert(key, inner);
+                }
+            }
+            renamed
+        }
+        Value::Array(items) => items.iter_mut().map(camel_case_keys).sum(),
+        _ => 0,
+    }
+}
+
+/// `resource_spans` → `resourceSpans`: each letter after an underscore upper-cased and the
+/// underscores dropped, protobuf's `ToJsonName`.
+fn lower_camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The objects at `path` under `request` (each step an array under that key), e.g. every

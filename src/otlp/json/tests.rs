@@ -131,3 +131,48 @@ fn a_data_field_that_does_not_decode_is_named_not_dropped() {
             .is_none()
     );
 }
+
+#[test]
+fn protobuf_field_names_decode_as_the_camel_case_keys() {
+    // As `MessageToJson(request, preserving_proto_field_name=True)` writes it (but with
+    // OTLP's hex ids): before, an empty request, answered OK with nothing stored.
+    let body = json!({"resource_spans": [{
+    "resource": {"attributes": [{"key": "service.name", "value": {"string_value": "snake"}}]},
+    "scope_spans": [{"spans": [{
+        "trace_id": "5b8efff798038103d269b633813fc60c", "span_id": "eee19b7ec3c1b174",
+        "parent_span_id": "eee19b7ec3c1b175", "name": "chat", "kind": "SPAN_KIND_CLIENT",
+        "start_time_unix_nano": "1795000000000000000", "end_time_unix_nano": "1795000000500000000",
+        "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"int_value": "42"}}]
+    }]}]}]});
+    let request = traces(body.to_string().as_bytes()).unwrap();
+    let resource = &request.resource_spans[0];
+    let span = &resource.scope_spans[0].spans[0];
+    assert_eq!(
+        (
+            span.kind,
+            span.end_time_unix_nano,
+            span.parent_span_id.len()
+        ),
+        (3, 1_795_000_000_500_000_000, 8)
+    );
+    assert_eq!(span.attributes[0].key, "gen_ai.usage.input_tokens");
+    assert!(format!("{:?}", span.attributes[0].value).contains("IntValue(42)"));
+    assert!(format!("{:?}", resource.resource).contains("StringValue(\"snake\")"));
+
+    let body = json!({"resource_metrics": [{"scope_metrics": [{"metrics": [
+        {"name": "agent.requests", "sum": {
+            "aggregation_temporality": "AGGREGATION_TEMPORALITY_DELTA", "is_monotonic": true,
+            "data_points": [{"time_unix_nano": "1795000000000000000", "as_int": "7"}]}}]}]}]});
+    let request = metrics(body.to_string().as_bytes()).unwrap();
+    let Some(Data::Sum(sum)) = &request.resource_metrics[0].scope_metrics[0].metrics[0].data else {
+        panic!("{request:?}");
+    };
+    assert_eq!((sum.aggregation_temporality, sum.is_monotonic), (1, true));
+    assert_eq!(
+        sum.data_points[0].value,
+        Some(number_data_point::Value::AsInt(7))
+    );
+    // An empty request that only mentions the name elsewhere stays what it was.
+    let body = br#"{"resourceSpans": [], "note": "resource_spans"}"#;
+    assert!(traces(body).unwrap().resource_spans.is_empty());
+}

@@ -236,80 +236,93 @@ fn otlp_json_with_gzip_stores_every_point_kind() {
 }
 
 /// What protobuf's own JSON printer writes (enum names, which OTLP asks senders not to
-/// use and the Collector accepts) is stored as the integers would be: before, a sum or
-/// histogram with a named temporality vanished behind "no data points".
+/// use and the Collector accepts; with `preserving_proto_field_name`, the field names as
+/// keys) is stored as OTLP/JSON would be: before, a sum or histogram with a named
+/// temporality vanished behind "no data points", and a body keyed by field names was
+/// answered OK with nothing stored.
 #[test]
-fn enum_value_names_in_otlp_json_are_stored() {
+fn what_protobufs_json_printer_writes_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), None);
-    let output = Command::new("python3")
-        .arg(format!(
-            "{}/tests/python/protobuf_json.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(T0.to_string())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let body = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        body.contains("\"AGGREGATION_TEMPORALITY_CUMULATIVE\""),
-        "{body}"
-    );
-    let response = daemon
-        .http
-        .post(daemon.otlp("/v1/metrics"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().unwrap();
-    assert_eq!(
-        answer["partialSuccess"],
-        Value::Null,
-        "nothing rejected: {answer}"
-    );
-    let null = Value::Null;
-    assert_eq!(
-        daemon.rows(
-            "SELECT metric, type, temporality, monotonic, value, count, sum FROM metrics \
-             WHERE service_name = 'protobuf-json' ORDER BY metric"
+    for (flag, service, marker) in [
+        ("", "protobuf-json", "\"resourceMetrics\""),
+        (
+            "--field-names",
+            "protobuf-json-field-names",
+            "\"resource_metrics\"",
         ),
-        vec![
+    ] {
+        let output = Command::new("python3")
+            .arg(format!(
+                "{}/tests/python/protobuf_json.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(T0.to_string())
+            .args((!flag.is_empty()).then_some(flag))
+            .output()
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let body = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            body.contains("\"AGGREGATION_TEMPORALITY_CUMULATIVE\"") && body.contains(marker),
+            "{body}"
+        );
+        let response = daemon
+            .http
+            .post(daemon.otlp("/v1/metrics"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().unwrap();
+        assert_eq!(
+            answer["partialSuccess"],
+            Value::Null,
+            "nothing rejected: {answer}"
+        );
+        let null = Value::Null;
+        assert_eq!(
+            daemon.rows(&format!(
+                "SELECT metric, type, temporality, monotonic, value, count, sum FROM metrics \
+                 WHERE service_name = '{service}' ORDER BY metric"
+            )),
             vec![
-                json!("agent.requests"),
-                json!("sum"),
-                json!("cumulative"),
-                json!(true),
-                json!(42.0),
-                null.clone(),
-                null.clone(),
+                vec![
+                    json!("agent.requests"),
+                    json!("sum"),
+                    json!("cumulative"),
+                    json!(true),
+                    json!(42.0),
+                    null.clone(),
+                    null.clone(),
+                ],
+                vec![
+                    json!("gen_ai.client.operation.duration"),
+                    json!("histogram"),
+                    json!("delta"),
+                    null.clone(),
+                    null.clone(),
+                    json!(3),
+                    json!(1.5),
+                ],
+                vec![
+                    json!("queue.size"),
+                    json!("gauge"),
+                    null.clone(),
+                    null.clone(),
+                    json!(3.5),
+                    null.clone(),
+                    null,
+                ],
             ],
-            vec![
-                json!("gen_ai.client.operation.duration"),
-                json!("histogram"),
-                json!("delta"),
-                null.clone(),
-                null.clone(),
-                json!(3),
-                json!(1.5),
-            ],
-            vec![
-                json!("queue.size"),
-                json!("gauge"),
-                null.clone(),
-                null.clone(),
-                json!(3.5),
-                null.clone(),
-                null,
-            ],
-        ]
-    );
+            "{flag}"
+        );
+    }
 
     // A span's kind and status code by name; a name outside the enum is a 400 naming it.
     let span = |kind: &str| {

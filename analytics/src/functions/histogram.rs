@@ -262,7 +262,7 @@ fn row_values<'a, T: ArrowPrimitiveType>(
 }
 
 /// `LIST<DOUBLE>` as DataFusion builds it (`item`, nullable).
-fn float_list() -> DataType {
+pub(super) fn float_list() -> DataType {
     DataType::new_list(DataType::Float64, true)
 }
 

@@ -29,6 +29,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 
 use super::{BucketSpan, ExponentialBuckets, exponential_quantile};
+use crate::functions::histogram::float_list;
 
 /// SQL name of the scalar function.
 pub const QUANTILE: &str = "exponential_histogram_quantile";
@@ -49,10 +50,6 @@ const FIELDS: [&str; 6] = [
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(Quantile::new()));
     ctx.register_udaf(AggregateUDF::from(Merge::new()));
-}
-
-fn float_list() -> DataType {
-    DataType::new_list(DataType::Float64, true)
 }
 
 /// The types the six columns are cast to, in [`FIELDS`] order.

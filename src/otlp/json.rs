@@ -1,5 +1,5 @@
 //! OTLP/JSON bodies (the OTLP specification's "JSON Protobuf Encoding") decoded through
-//! opentelemetry-proto's serde types, with two repairs on a slow path that only a body the
+//! opentelemetry-proto's serde types, with three repairs on a slow path that only a body the
 //! fast path got wrong takes:
 //!
 //! - **Enum value names.** OTLP asks senders for enum integers (specification PR #2758),

@@ -43,8 +43,7 @@
 //! quantiles cannot be added across points or streams; the rate of a gauge; the mean of a
 //! sum) is a per-window error: the config cannot know a metric's type, the data says it.
 //! The window is then skipped for that series and the problem logged, naming the metric
-//! and its type. The zero bucket of an exponential histogram is taken as holding exact
-//! zeros: `zero_threshold` is not stored, and the OpenTelemetry SDKs send 0.
+//! and its type.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -177,7 +176,7 @@ impl MetricSignal {
     /// `time_ns`, `start_ns`, `in_range` (false for lookback points), `type`,
     /// `temporality`, `monotonic`, `value`, `count`, `sum`, `bounds`, `bucket_counts`,
     /// `scale`, `zero_count`, `positive_offset`, `positive_counts`, `negative_offset`,
-    /// `negative_counts`.
+    /// `negative_counts`, `zero_threshold`.
     pub fn points_sql(
         &self,
         filter: Option<&str>,
@@ -203,7 +202,7 @@ impl MetricSignal {
                     type, temporality, monotonic, CAST(value AS DOUBLE) AS value, \
                     CAST(count AS DOUBLE) AS count, sum, bounds, bucket_counts, scale, \
                     CAST(zero_count AS DOUBLE) AS zero_count, positive_offset, positive_counts, \
-                    negative_offset, negative_counts \
+                    negative_offset, negative_counts, zero_threshold \
              FROM (SELECT * FROM metrics WHERE metric = {name} AND time >= {lo} AND time < {hi}) src \
              WHERE {filter} ORDER BY time_ns",
             name = super::signal::quote(&self.name),

@@ -47,6 +47,7 @@ pub mod metric_columns {
     pub const BUCKET_COUNTS: &str = "bucket_counts";
     pub const SCALE: &str = "scale";
     pub const ZERO_COUNT: &str = "zero_count";
+    pub const ZERO_THRESHOLD: &str = "zero_threshold";
     pub const POSITIVE_OFFSET: &str = "positive_offset";
     pub const POSITIVE_COUNTS: &str = "positive_counts";
     pub const NEGATIVE_OFFSET: &str = "negative_offset";
@@ -126,6 +127,9 @@ pub(super) static METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8(SCOPE_NAME, true),
         Field::new(ATTRIBUTES, attribute_map_type(), true),
         Field::new(RESOURCE_ATTRIBUTES, attribute_map_type(), true),
+        // Added after the first release of the table: last before `date`, as tables
+        // written before gain it at open.
+        float(ZERO_THRESHOLD),
         utf8(DATE_COLUMN, false),
     ]))
 });

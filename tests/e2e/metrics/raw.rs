@@ -44,6 +44,7 @@ fn json_body() -> Value {
             {"name": "payload.size", "unit": "By", "exponentialHistogram": {
                 "aggregationTemporality": 1,
                 "dataPoints": [{"timeUnixNano": t, "count": "5", "sum": 50, "scale": 2, "zeroCount": "1",
+                                "zeroThreshold": 0.001,
                                 "positive": {"offset": 3, "bucketCounts": ["2", "2"]},
                                 "negative": {"offset": -1, "bucketCounts": []}}]}},
             {"name": "stale", "gauge": {"dataPoints": [{"timeUnixNano": "0", "asDouble": 1.0}]}}
@@ -95,6 +96,16 @@ fn otlp_json_with_gzip_stores_every_point_kind() {
          FROM metrics WHERE service_name = 'json-metrics' ORDER BY metric",
     );
     assert_eq!(rows.len(), 8, "two requests of four valid points");
+    assert_eq!(
+        daemon.rows(
+            "SELECT metric, zero_threshold FROM metrics WHERE service_name = 'json-metrics' \
+             AND (metric = 'payload.size' OR metric = 'queue.size') GROUP BY 1, 2 ORDER BY 1"
+        ),
+        vec![
+            vec![json!("payload.size"), json!(0.001)],
+            vec![json!("queue.size"), Value::Null]
+        ]
+    );
     rows.dedup();
     // The examples of docs/sql.md.
     assert_eq!(

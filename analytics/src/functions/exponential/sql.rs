@@ -2,15 +2,17 @@
 //! `histogram_merge` of explicit buckets:
 //!
 //! - `exponential_histogram_merge(scale, zero_count, positive_offset, positive_counts,
-//!   negative_offset, negative_counts)`, an aggregate over the `metrics` columns of those
-//!   names: adds its rows' buckets at the coarsest scale among them (PromQL's `sum` of
-//!   native histograms) and returns `STRUCT<scale INT, zero_count DOUBLE, positive_offset
-//!   INT, positive_counts LIST<DOUBLE>, negative_offset INT, negative_counts LIST<DOUBLE>>`;
-//!   rows whose `scale` is null (points of other types) are skipped;
+//!   negative_offset, negative_counts[, zero_threshold])`, an aggregate over the `metrics`
+//!   columns of those names: adds its rows' buckets at the coarsest scale among them
+//!   (PromQL's `sum` of native histograms) and returns `STRUCT<scale INT, zero_count DOUBLE,
+//!   positive_offset INT, positive_counts LIST<DOUBLE>, negative_offset INT, negative_counts
+//!   LIST<DOUBLE>, zero_threshold DOUBLE>`; rows whose `scale` is null (points of other
+//!   types) are skipped; without `zero_threshold` (or where it is null) the zero bucket
+//!   holds exact zeros;
 //! - `exponential_histogram_quantile(q, histogram)` over what the merge returns, and
 //!   `exponential_histogram_quantile(q, scale, zero_count, positive_offset, positive_counts,
-//!   negative_offset, negative_counts)` over one data point: a `DOUBLE`, as
-//!   [`exponential_quantile`] estimates it.
+//!   negative_offset, negative_counts[, zero_threshold])` over one data point: a `DOUBLE`,
+//!   as [`exponential_quantile`] estimates it.
 
 use std::sync::Arc;
 
@@ -36,15 +38,23 @@ pub const QUANTILE: &str = "exponential_histogram_quantile";
 /// SQL name of the aggregate.
 pub const MERGE: &str = "exponential_histogram_merge";
 
-/// The six columns of an exponential histogram, in argument and field order.
-const FIELDS: [&str; 6] = [
+/// The columns of an exponential histogram, in argument and field order; the last,
+/// `zero_threshold`, may be left out of the arguments.
+const FIELDS: [&str; 7] = [
     "scale",
     "zero_count",
     "positive_offset",
     "positive_counts",
     "negative_offset",
     "negative_counts",
+    "zero_threshold",
 ];
+
+/// Whether `n` arguments (beside `q`) are the columns: all of them, or all but
+/// `zero_threshold`.
+fn column_count_fits(n: usize) -> bool {
+    n == FIELDS.len() || n == FIELDS.len() - 1
+}
 
 /// Registers `exponential_histogram_quantile` and `exponential_histogram_merge` on `ctx`.
 pub fn register(ctx: &SessionContext) {
@@ -52,8 +62,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::from(Merge::new()));
 }
 
-/// The types the six columns are cast to, in [`FIELDS`] order.
-fn field_types() -> [DataType; 6] {
+/// The types the columns are cast to, in [`FIELDS`] order.
+fn field_types() -> [DataType; 7] {
     [
         DataType::Int32,
         DataType::Float64,
@@ -61,6 +71,7 @@ fn field_types() -> [DataType; 6] {
         float_list(),
         DataType::Int32,
         float_list(),
+        DataType::Float64,
     ]
 }
 
@@ -74,7 +85,7 @@ fn merged_type() -> DataType {
     DataType::Struct(Fields::from(fields))
 }
 
-/// Whether `t` can be cast to `to` for one of the six arguments.
+/// Whether `t` can be cast to `to` for one of the column arguments.
 fn castable(t: &DataType, to: &DataType) -> bool {
     match to {
         DataType::List(_) => {
@@ -86,10 +97,12 @@ fn castable(t: &DataType, to: &DataType) -> bool {
     }
 }
 
-/// The six columns cast to [`field_types`], from arrays in [`FIELDS`] order.
+/// The columns cast to [`field_types`], from arrays in [`FIELDS`] order.
 struct Columns {
     scale: Int32Array,
     zero_count: ArrayRef,
+    /// `None` when the arguments leave it out.
+    zero_threshold: Option<ArrayRef>,
     positive_offset: Int32Array,
     positive_counts: ListArray,
     negative_offset: Int32Array,
@@ -108,6 +121,7 @@ impl Columns {
         Ok(Columns {
             scale: int(0),
             zero_count: cast_all[1].clone(),
+            zero_threshold: cast_all.get(6).cloned(),
             positive_offset: int(2),
             positive_counts: list(3),
             negative_offset: int(4),
@@ -150,7 +164,12 @@ impl Columns {
             } else {
                 zero_count.value(row)
             },
-            zero_threshold: 0.0,
+            zero_threshold: self
+                .zero_threshold
+                .as_ref()
+                .map(|a| a.as_primitive::<Float64Type>())
+                .filter(|a| !a.is_null(row))
+                .map_or(0.0, |a| a.value(row)),
             positive: span(
                 &self.positive_offset,
                 &self.positive_counts,
@@ -165,7 +184,7 @@ impl Columns {
     }
 }
 
-/// `exponential_histogram_quantile(q, histogram)` or `(q, six columns)`.
+/// `exponential_histogram_quantile(q, histogram)` or `(q, the columns)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Quantile {
     signature: Signature,
@@ -194,26 +213,26 @@ impl ScalarUDFImpl for Quantile {
             .is_some_and(|t| t.is_numeric() || t == &DataType::Null);
         match arg_types {
             [_, DataType::Struct(fields)]
-                if q_ok && FIELDS.iter().all(|n| fields.find(n).is_some()) =>
+                if q_ok && FIELDS[..6].iter().all(|n| fields.find(n).is_some()) =>
             {
                 Ok(vec![DataType::Float64, arg_types[1].clone()])
             }
             [_, rest @ ..]
                 if q_ok
-                    && rest.len() == 6
+                    && column_count_fits(rest.len())
                     && rest
                         .iter()
                         .zip(field_types())
                         .all(|(t, to)| castable(t, &to)) =>
             {
                 Ok(std::iter::once(DataType::Float64)
-                    .chain(field_types())
+                    .chain(field_types().into_iter().take(rest.len()))
                     .collect())
             }
             _ => plan_err!(
                 "{QUANTILE} takes (q DOUBLE, {MERGE}(…)) or (q DOUBLE, scale, zero_count, \
-                 positive_offset, positive_counts, negative_offset, negative_counts), got \
-                 {arg_types:?}"
+                 positive_offset, positive_counts, negative_offset, negative_counts[, \
+                 zero_threshold]), got {arg_types:?}"
             ),
         }
     }
@@ -228,13 +247,14 @@ impl ScalarUDFImpl for Quantile {
         let q = arrays[0].as_primitive::<Float64Type>();
         let (columns, whole) = if let [_, histogram] = arrays.as_slice() {
             let histogram = histogram.as_struct();
-            let fields = FIELDS
+            let mut fields = FIELDS[..6]
                 .iter()
                 .map(|name| match histogram.column_by_name(name) {
                     Some(column) => Ok(column.clone()),
                     None => exec_err!("{QUANTILE}: the histogram has no field {name}"),
                 })
                 .collect::<DfResult<Vec<_>>>()?;
+            fields.extend(histogram.column_by_name(FIELDS[6]).cloned());
             (Columns::new(&fields)?, Some(histogram))
         } else {
             (Columns::new(&arrays[1..])?, None)
@@ -255,7 +275,7 @@ impl ScalarUDFImpl for Quantile {
     }
 }
 
-/// `exponential_histogram_merge(six columns)`.
+/// `exponential_histogram_merge(the columns)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Merge {
     signature: Signature,
@@ -279,18 +299,18 @@ impl AggregateUDFImpl for Merge {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
-        if arg_types.len() == 6
+        if column_count_fits(arg_types.len())
             && arg_types
                 .iter()
                 .zip(field_types())
                 .all(|(t, to)| castable(t, &to))
         {
-            return Ok(field_types().to_vec());
+            return Ok(field_types()[..arg_types.len()].to_vec());
         }
         plan_err!(
             "{MERGE} takes (scale, zero_count, positive_offset, positive_counts, \
-             negative_offset, negative_counts), the metrics columns of those names; got \
-             {arg_types:?}"
+             negative_offset, negative_counts[, zero_threshold]), the metrics columns of those \
+             names; got {arg_types:?}"
         )
     }
 
@@ -318,7 +338,7 @@ struct MergeAccumulator {
 }
 
 impl MergeAccumulator {
-    /// Adds every row of the six columns: input rows and partial states alike.
+    /// Adds every row of the columns: input rows and partial states alike.
     fn add(&mut self, arrays: &[ArrayRef]) -> DfResult<()> {
         let columns = Columns::new(arrays)?;
         for row in 0..columns.scale.len() {
@@ -332,7 +352,7 @@ impl MergeAccumulator {
         Ok(())
     }
 
-    /// The six values, null when nothing was merged.
+    /// The seven values, null when nothing was merged.
     fn values(&self) -> Vec<ScalarValue> {
         let list = |span: Option<&BucketSpan>| {
             let values = span.map(|s| s.counts.iter().map(|c| Some(*c)));
@@ -348,6 +368,7 @@ impl MergeAccumulator {
             list(m.map(|m| &m.positive)),
             ScalarValue::Int32(m.map(|m| m.negative.offset)),
             list(m.map(|m| &m.negative)),
+            ScalarValue::Float64(m.map(|m| m.zero_threshold)),
         ]
     }
 }

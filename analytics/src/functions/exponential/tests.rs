@@ -214,10 +214,11 @@ mod in_sql {
                    arrow_cast(column3, 'Int32') AS positive_offset, \
                    arrow_cast(column4, 'List(Int64)') AS positive_counts, \
                    arrow_cast(column5, 'Int32') AS negative_offset, \
-                   arrow_cast(column6, 'List(Int64)') AS negative_counts FROM (VALUES \
-                   (1, 4, -2, [1, 1, 2, 1, 0, 0, 1, 0, 2, 2], 0, []), \
-                   (0, 0, 0, [], -1, [2, 3, 0, 1, 4]), \
-                   (NULL, NULL, NULL, NULL, NULL, NULL))";
+                   arrow_cast(column6, 'List(Int64)') AS negative_counts, \
+                   column7 AS zero_threshold FROM (VALUES \
+                   (1, 4, -2, [1, 1, 2, 1, 0, 0, 1, 0, 2, 2], 0, [], 0.001), \
+                   (0, 0, 0, [], -1, [2, 3, 0, 1, 4], NULL), \
+                   (NULL, NULL, NULL, NULL, NULL, NULL, NULL))";
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
         let schema = batches[0].schema();
         let batch = datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap();
@@ -240,8 +241,9 @@ mod in_sql {
             .collect()
     }
 
-    /// The file's quantiles of `histogram_quantile_3` that do not fall in its zero bucket
-    /// (whose width, 0.001 there, is not stored here).
+    /// Every quantile the file evaluates of `histogram_quantile_3` (zero bucket 0.001 wide,
+    /// the wider of the rows'), and without `zero_threshold` those in the zero bucket are
+    /// 0 (it holds exact zeros then).
     #[tokio::test]
     async fn merged_quantiles_match_prometheus() {
         let ctx = session().await;
@@ -250,6 +252,9 @@ mod in_sql {
             (0.99, 15.34822590920423),
             (0.9, 10.556063286183155),
             (0.7, 1.2030250360821164),
+            (0.55, 0.0006),
+            (0.5, 0.0),
+            (0.45, -0.0006),
             (0.3, -1.2030250360821169),
             (0.1, -10.556063286183155),
             (0.01, -15.34822590920423),
@@ -261,7 +266,7 @@ mod in_sql {
                 format!(
                     "exponential_histogram_quantile({q}, exponential_histogram_merge(scale, \
                      zero_count, positive_offset, positive_counts, negative_offset, \
-                     negative_counts))"
+                     negative_counts, zero_threshold))"
                 )
             })
             .collect();
@@ -270,6 +275,11 @@ mod in_sql {
         for (got, (q, want)) in floats(&batches).into_iter().zip(cases) {
             super::assert_close(got.unwrap(), want, &format!("q={q}"));
         }
+        let sql = "SELECT exponential_histogram_quantile(0.55, exponential_histogram_merge(scale, \
+                   zero_count, positive_offset, positive_counts, negative_offset, \
+                   negative_counts)) FROM metrics";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        assert_eq!(floats(&batches), vec![Some(0.0)]);
         // One point, the negative row alone (10 observations): rank 4 from the top ends 2
         // into (-2, -1]'s 3, a third of the way up from -2 on the log scale: -2^(2/3).
         let sql = "SELECT exponential_histogram_quantile(0.6, scale, zero_count, positive_offset, \

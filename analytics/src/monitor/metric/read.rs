@@ -61,8 +61,14 @@ pub(super) fn read_points(
         .collect::<Result<_, _>>()?;
     let [scale, positive_offset, negative_offset] =
         [0, 1, 2].map(|i| ints[i].as_primitive::<Int32Type>());
-    let zero_count = cast(col::ZERO_COUNT, &DataType::Float64)?;
-    let zero_count = zero_count.as_primitive::<Float64Type>();
+    let (zero_count, zero_threshold) = (
+        cast(col::ZERO_COUNT, &DataType::Float64)?,
+        cast(col::ZERO_THRESHOLD, &DataType::Float64)?,
+    );
+    let (zero_count, zero_threshold) = (
+        zero_count.as_primitive::<Float64Type>(),
+        zero_threshold.as_primitive::<Float64Type>(),
+    );
     let (positive_counts, negative_counts) = (
         cast(col::POSITIVE_COUNTS, &floats)?,
         cast(col::NEGATIVE_COUNTS, &floats)?,
@@ -137,7 +143,7 @@ pub(super) fn read_points(
                     buckets: ExponentialBuckets {
                         scale: int(scale).unwrap_or(0),
                         zero_count: number(zero_count).unwrap_or(0.0),
-                        zero_threshold: 0.0,
+                        zero_threshold: number(zero_threshold).unwrap_or(0.0),
                         positive: BucketSpan {
                             offset: int(positive_offset).unwrap_or(0),
                             counts: list(positive_counts, row),

@@ -59,6 +59,7 @@ pub(in crate::normalize) struct MetricBuilders {
     scope_name: Strings,
     attributes: MapBuilder<Strings, Strings>,
     resource_attributes: MapBuilder<Strings, Strings>,
+    zero_threshold: Floats,
     date: DateBuilder,
 }
 
@@ -108,6 +109,7 @@ impl MetricBuilders {
             scope_name: s(),
             attributes: builders::map_builder(n),
             resource_attributes: builders::map_builder(n),
+            zero_threshold: Floats::with_capacity(n),
             date: DateBuilder::with_capacity(n),
         }
     }
@@ -171,7 +173,7 @@ impl MetricBuilders {
     fn append_values(&mut self, point: Point<'_>) {
         let (mut value, mut n, mut sum, mut min, mut max) = (None, None, None, None, None);
         let (mut bounds, mut buckets): (Option<&[f64]>, Option<&[u64]>) = (None, None);
-        let (mut scale, mut zero_count) = (None, None);
+        let (mut scale, mut zero_count, mut zero_threshold) = (None, None, None);
         let (mut positive, mut negative) = (None, None);
         let mut quantiles = None;
         match point {
@@ -197,6 +199,7 @@ impl MetricBuilders {
                 max = p.max.and_then(finite);
                 scale = Some(p.scale);
                 zero_count = Some(count(p.zero_count));
+                zero_threshold = finite(p.zero_threshold);
                 positive = Some(
                     p.positive
                         .as_ref()
@@ -223,6 +226,7 @@ impl MetricBuilders {
         append_counts(&mut self.bucket_counts, buckets);
         self.scale.append_option(scale);
         self.zero_count.append_option(zero_count);
+        self.zero_threshold.append_option(zero_threshold);
         self.positive_offset.append_option(positive.map(|(o, _)| o));
         append_counts(&mut self.positive_counts, positive.map(|(_, c)| c));
         self.negative_offset.append_option(negative.map(|(o, _)| o));
@@ -281,6 +285,7 @@ impl MetricBuilders {
             Arc::new(self.scope_name.finish()),
             Arc::new(self.attributes.finish()),
             Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.zero_threshold.finish()),
             self.date.finish(),
         ];
         builders::batch(Table::Metrics, columns)

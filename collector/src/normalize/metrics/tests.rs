@@ -189,6 +189,7 @@ fn every_point_kind_becomes_one_row() {
                     sum: Some(12.0),
                     scale: 3,
                     zero_count: 1,
+                    zero_threshold: 0.001,
                     positive: Some(Buckets {
                         offset: -2,
                         bucket_counts: vec![1, 0, 4],
@@ -334,6 +335,12 @@ fn every_point_kind_becomes_one_row() {
     assert_eq!(scale.value(3), 3);
     assert!(scale.is_null(2));
     assert_eq!(int(&b, "zero_count", 3), Some(1));
+    let zero_threshold = b
+        .column_by_name("zero_threshold")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!(zero_threshold.value(3), 0.001);
+    assert!(zero_threshold.is_null(2));
     let offset = b
         .column_by_name("positive_offset")
         .unwrap()

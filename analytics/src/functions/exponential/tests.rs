@@ -24,6 +24,23 @@ fn assert_close(got: f64, want: f64, what: &str) {
     assert!(ok, "{what}: got {got}, want {want}");
 }
 
+/// `histogram_quantile_3`'s (q, expected quantile) pairs in `native_histograms.test`.
+const HISTOGRAM_QUANTILE_3: &[(f64, f64)] = &[
+    (1.001, f64::INFINITY),
+    (1.0, 16.0),
+    (0.99, 15.34822590920423),
+    (0.9, 10.556063286183155),
+    (0.7, 1.2030250360821164),
+    (0.55, 0.0006),
+    (0.5, 0.0),
+    (0.45, -0.0006),
+    (0.3, -1.2030250360821169),
+    (0.1, -10.556063286183155),
+    (0.01, -15.34822590920423),
+    (0.0, -16.0),
+    (-1.0, f64::NEG_INFINITY),
+];
+
 /// A histogram's name in the test file, the histogram, and (q, the quantile expected).
 type Case = (&'static str, ExponentialBuckets, &'static [(f64, f64)]);
 
@@ -67,21 +84,7 @@ fn quantiles_match_prometheus_native_histogram_tests() {
         (
             "histogram_quantile_3",
             prometheus(4.0, &counts, &counts),
-            &[
-                (1.001, f64::INFINITY),
-                (1.0, 16.0),
-                (0.99, 15.34822590920423),
-                (0.9, 10.556063286183155),
-                (0.7, 1.2030250360821164),
-                (0.55, 0.0006),
-                (0.5, 0.0),
-                (0.45, -0.0006),
-                (0.3, -1.2030250360821169),
-                (0.1, -10.556063286183155),
-                (0.01, -15.34822590920423),
-                (0.0, -16.0),
-                (-1.0, f64::NEG_INFINITY),
-            ],
+            HISTOGRAM_QUANTILE_3,
         ),
     ];
     for (name, histogram, expected) in cases {
@@ -247,19 +250,7 @@ mod in_sql {
     #[tokio::test]
     async fn merged_quantiles_match_prometheus() {
         let ctx = session().await;
-        let cases = [
-            (1.0, 16.0),
-            (0.99, 15.34822590920423),
-            (0.9, 10.556063286183155),
-            (0.7, 1.2030250360821164),
-            (0.55, 0.0006),
-            (0.5, 0.0),
-            (0.45, -0.0006),
-            (0.3, -1.2030250360821169),
-            (0.1, -10.556063286183155),
-            (0.01, -15.34822590920423),
-            (0.0, -16.0),
-        ];
+        let cases = super::HISTOGRAM_QUANTILE_3;
         let columns: Vec<String> = cases
             .iter()
             .map(|(q, _)| {
@@ -272,7 +263,8 @@ mod in_sql {
             .collect();
         let sql = format!("SELECT {} FROM metrics", columns.join(", "));
         let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-        for (got, (q, want)) in floats(&batches).into_iter().zip(cases) {
+        assert_eq!(floats(&batches).len(), cases.len());
+        for (got, &(q, want)) in floats(&batches).into_iter().zip(cases) {
             super::assert_close(got.unwrap(), want, &format!("q={q}"));
         }
         let sql = "SELECT exponential_histogram_quantile(0.55, exponential_histogram_merge(scale, \

@@ -206,6 +206,27 @@ fn send(daemon: &Daemon, exponential: bool) {
     provider.shutdown().unwrap();
 }
 
+/// What the mean and rate monitors measure in window `i`: the mean of its observations,
+/// and 100 observations per minute.
+fn mean_or_rate(monitor: &str, i: u64) -> f64 {
+    let sent = observations(i);
+    match monitor {
+        "chat-latency-mean" => sent.iter().sum::<f64>() / sent.len() as f64,
+        "chat-rate" => 100.0 / 60.0,
+        other => panic!("unexpected monitor {other}"),
+    }
+}
+
+/// The window of the p99 monitor's first alarm, counted from [`T0`].
+fn first_p99_alarm(daemon: &Daemon) -> u64 {
+    let alarms = daemon.rows(
+        "SELECT CAST(window_start AS BIGINT) FROM drift \
+         WHERE monitor = 'chat-latency-p99' AND alarm ORDER BY 1",
+    );
+    assert!(!alarms.is_empty(), "the p99 monitor never alarmed");
+    (alarms[0][0].as_i64().unwrap() as u64 - T0) / MINUTE
+}
+
 /// Polls until each monitor has a row for every window (the job runs once a second).
 fn wait_for_windows(daemon: &Daemon) {
     for _ in 0..600 {
@@ -253,7 +274,6 @@ fn a_p99_monitor_on_an_exported_histogram_alarms_at_the_shift_and_not_before() {
         let monitor = row[0].as_str().unwrap();
         let i = (row[1].as_i64().unwrap() as u64 - T0) / MINUTE;
         let value = row[3].as_f64().unwrap();
-        let sent = observations(i);
         // Every window holds its 100 observations: the first export counts from the
         // stream's start (within the lookback), the others are differences.
         assert_eq!(row[2].as_i64(), Some(100), "{row:?}");
@@ -264,9 +284,7 @@ fn a_p99_monitor_on_an_exported_histogram_alarms_at_the_shift_and_not_before() {
                 assert_eq!(kpis["count"].as_f64(), Some(100.0), "{row:?}");
                 expected_p99(i)
             }
-            "chat-latency-mean" => sent.iter().sum::<f64>() / sent.len() as f64,
-            "chat-rate" => 100.0 / 60.0,
-            other => panic!("unexpected monitor {other}"),
+            other => mean_or_rate(other, i),
         };
         assert!(
             (value - expected).abs() < 1e-9,
@@ -275,12 +293,7 @@ fn a_p99_monitor_on_an_exported_histogram_alarms_at_the_shift_and_not_before() {
     }
 
     // The p99 moves from 1.22–1.25 s to 5.09 s: far outside 3σ of Phase I's moving range.
-    let alarms = daemon.rows(
-        "SELECT CAST(window_start AS BIGINT) FROM drift \
-         WHERE monitor = 'chat-latency-p99' AND alarm ORDER BY 1",
-    );
-    let first = (alarms[0][0].as_i64().unwrap() as u64 - T0) / MINUTE;
-    assert_eq!(first, SHIFT_AT, "{alarms:?}");
+    assert_eq!(first_p99_alarm(&daemon), SHIFT_AT);
     assert_eq!(
         daemon.count(
             "SELECT count(*) FROM drift WHERE monitor = 'chat-latency-p99' AND phase = 'baseline'"
@@ -350,7 +363,6 @@ fn a_p99_monitor_on_an_exponential_histogram_alarms_at_the_shift() {
     for row in &rows {
         let i = (row[1].as_i64().unwrap() as u64 - T0) / MINUTE;
         let value = row[3].as_f64().unwrap();
-        let sent = observations(i);
         assert_eq!(row[2].as_i64(), Some(100), "{row:?}");
         // At scale s a bucket is (2^(k/2^s), 2^((k+1)/2^s)]: 1.0 s tops the bucket
         // (2^(-1/2^s), 1] and 4.0 s the bucket (2^(2-1/2^s), 4]. Rank 1 from the top falls
@@ -363,19 +375,12 @@ fn a_p99_monitor_on_an_exponential_histogram_alarms_at_the_shift() {
                 let top = 100.0 - (80 + i * 7 % 11) as f64;
                 (-width * (1.0 - (top - 1.0) / top)).exp2()
             }
-            "chat-latency-mean" => sent.iter().sum::<f64>() / sent.len() as f64,
-            "chat-rate" => 100.0 / 60.0,
-            other => panic!("unexpected monitor {other}"),
+            other => mean_or_rate(other, i),
         };
         assert!(
             (value - expected).abs() < 1e-9,
             "{row:?}: expected {expected}"
         );
     }
-    let alarms = daemon.rows(
-        "SELECT CAST(window_start AS BIGINT) FROM drift \
-         WHERE monitor = 'chat-latency-p99' AND alarm ORDER BY 1",
-    );
-    let first = (alarms[0][0].as_i64().unwrap() as u64 - T0) / MINUTE;
-    assert_eq!(first, SHIFT_AT, "{alarms:?}");
+    assert_eq!(first_p99_alarm(&daemon), SHIFT_AT);
 }

@@ -102,42 +102,50 @@ fn wal_append(c: &mut Criterion) {
     wal.close();
 }
 
+/// A flush of 100,000 spans, as hot batches of two sizes: 400 spans (100 traces per
+/// request), and 20 spans, what a group commit of five 1-trace requests leaves.
 fn flush(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let normalizer = Normalizer::new(PriceTable::shipped(), NormalizeConfig::default());
-    let batches: Vec<_> = (0..250)
-        .map(|i| {
-            normalizer
-                .traces(&agent_traces::request(i * 100, 100, NOW))
-                .spans
-                .unwrap()
-        })
-        .collect();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut group = c.benchmark_group("flush");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    group.throughput(Throughput::Elements(rows as u64));
-    group.bench_function(format!("delta_append_{rows}_spans"), |b| {
-        b.to_async(&runtime).iter_batched(
-            || {
-                // Opening creates the (empty) tables: outside the measurement.
-                let dir = tempfile::tempdir().unwrap();
-                let config = collector::CollectorConfig::new(dir.path());
-                let store = runtime.block_on(Store::open(&config)).unwrap();
-                (dir, store)
+    for traces in [100u64, 5] {
+        let batches: Vec<_> = (0..25_000 / traces)
+            .map(|i| {
+                normalizer
+                    .traces(&agent_traces::request(i * traces, traces as usize, NOW))
+                    .spans
+                    .unwrap()
+            })
+            .collect();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let size = batches[0].num_rows();
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_function(
+            format!("delta_append_{rows}_spans_in_{size}_row_batches"),
+            |b| {
+                // Not `to_async`: its setup would run inside the runtime, where opening
+                // the store (which blocks on it) panics.
+                b.iter_batched(
+                    || {
+                        // Opening creates the (empty) tables: outside the measurement.
+                        let dir = tempfile::tempdir().unwrap();
+                        let config = collector::CollectorConfig::new(dir.path());
+                        let store = runtime.block_on(Store::open(&config)).unwrap();
+                        (dir, store)
+                    },
+                    |(dir, mut store)| {
+                        let appended = store.append(Table::Spans, &batches, 1);
+                        runtime.block_on(appended).unwrap();
+                        dir
+                    },
+                    BatchSize::PerIteration,
+                )
             },
-            |(dir, mut store)| {
-                let batches = batches.clone();
-                async move {
-                    store.append(Table::Spans, &batches, 1).await.unwrap();
-                    dir
-                }
-            },
-            BatchSize::PerIteration,
-        )
-    });
+        );
+    }
     group.finish();
 }
 

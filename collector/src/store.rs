@@ -28,10 +28,10 @@
 //! [`Store::drop_partitions`] (remove actions only) and deletes their files with
 //! [`Store::vacuum`], the same vacuum compaction runs.
 
-mod chunks;
 pub mod commit;
 mod location;
 mod sort;
+mod write;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -48,16 +48,12 @@ use deltalake::datafusion::execution::session_state::{SessionState, SessionState
 use deltalake::datafusion::logical_expr::{col, lit};
 use deltalake::datafusion::prelude::SessionConfig;
 use deltalake::delta_datafusion::{DeltaSessionConfig, DeltaSessionContext};
-use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
-use deltalake::protocol::SaveMode;
 use schemas::paths::{TablesLocation, WAL_APP_ID, direct_app_id, wal_app_id};
 use schemas::tables::{DATE_COLUMN, DERIVED_COLUMNS, Table, drift_columns, stored_time_column};
 
-use chunks::stored_chunks_plan;
 pub(crate) use location::load;
 pub use location::register_object_stores;
 use location::{add_missing_columns, create, delta_error, handle};
@@ -80,14 +76,6 @@ const NO_DICTIONARY: [&str; 7] = [
 
 /// Rows per batch handed to the Parquet writer.
 const WRITE_BATCH_ROWS: usize = 128 * 1024;
-
-/// What [`Store::append`] hands to the Delta write.
-enum Input {
-    /// Stored rows, ready.
-    Batches(Vec<RecordBatch>),
-    /// A plan that produces the stored rows as the writer pulls them.
-    Plan(deltalake::datafusion::logical_expr::LogicalPlan),
-}
 
 /// Target size of compacted files: 128 MiB, near delta-rs' default of 100 MiB. A rewrite
 /// holds the file it writes in memory until the object store takes it, so this is also
@@ -329,44 +317,26 @@ impl Store {
         batches: &[RecordBatch],
         through: u64,
     ) -> Result<i64> {
-        // Hot batches are one per WAL group commit, small under light load; the Parquet
-        // writer is several times faster on large batches, so they are joined first.
-        let input = if let Some(key) = cluster_key(table) {
-            // One sort over all of them, so that every file written is in key order (a
-            // clustered table gains a few thousand rows per flush: held whole).
-            let joined =
-                arrow::compute::concat_batches(&table.schema(), batches).map_err(Error::Arrow)?;
-            let sorted = sort_batch(&to_stored(table, &joined)?, key)?;
-            let rows = sorted.num_rows();
-            Input::Batches(
-                (0..rows.max(1))
-                    .step_by(WRITE_BATCH_ROWS)
-                    .map(|offset| sorted.slice(offset, WRITE_BATCH_ROWS.min(rows - offset)))
-                    .collect(),
-            )
-        } else {
-            // Joined chunk by chunk as the writer pulls them: no stored copy of the whole
-            // flush beside the hot batches.
-            Input::Plan(stored_chunks_plan(table, batches, WRITE_BATCH_ROWS)?)
+        // A clustered table's rows are sorted as one (a few thousand rows per flush: held
+        // whole), so that every file written is in key order; the others are written as
+        // the hot batches hold them, joined run by run (`write::append`).
+        let sorted = match cluster_key(table) {
+            Some(key) => {
+                let joined = arrow::compute::concat_batches(&table.schema(), batches)
+                    .map_err(Error::Arrow)?;
+                Some(sort_batch(&to_stored(table, &joined)?, key)?)
+            }
+            None => None,
+        };
+        let rows = match &sorted {
+            Some(sorted) => write::Rows::Stored(std::slice::from_ref(sorted)),
+            None => write::Rows::Hot(batches),
         };
         let index = table.index();
         let mut attempt = 1;
         loop {
-            let commit = CommitProperties::default()
-                .with_application_transaction(Transaction::new(&self.app_id, through as i64));
-            let delta = self.tables[index].clone();
-            let builder = match &input {
-                Input::Batches(batches) => delta.write(batches.clone()),
-                Input::Plan(plan) => delta.write(Vec::new()).with_input_plan(plan.clone()),
-            };
-            let written = builder
-                .with_save_mode(SaveMode::Append)
-                .with_partition_columns([DATE_COLUMN])
-                .with_writer_properties(writer_properties())
-                .with_session_state(write_session())
-                .with_commit_properties(commit)
-                .with_table_name(table.name())
-                .await;
+            let delta = &self.tables[index];
+            let written = write::append(delta, table, rows, &self.app_id, through).await;
             let source = match written {
                 Ok(written) => {
                     let version = written.version().map_or(0, |v| v as i64);
@@ -615,17 +585,17 @@ pub(crate) fn partitions_of(delta: &DeltaTable, table: Table) -> Result<Vec<Part
     Ok(partitions.into_values().collect())
 }
 
-/// The DataFusion session delta-rs plans an append's write and a compaction's rewrite in:
-/// delta-rs' own (its planner, its object stores) with one target partition.
+/// The DataFusion session delta-rs plans a compaction's rewrite in: delta-rs' own (its
+/// planner, its object stores) with one target partition.
 ///
-/// With DataFusion's default of one partition per core, the planner splits a flush's one
-/// input round-robin, and delta-rs then hash-repartitions it by `date` so that each writer
-/// gets whole partitions. A flush is one day (two around midnight), so one output of that
-/// repartition takes every row while the other stays empty, and DataFusion's repartition
-/// only waits while *every* output holds data (`distributor_channels.rs`): it converted
-/// and queued the whole flush ahead of the one Parquet writer, a second copy of it
-/// (heaptrack: `take` under `RepartitionExec`). In one partition the writer pulls the
-/// chunks one at a time.
+/// With DataFusion's default of one partition per core, the planner splits a rewrite's
+/// one input round-robin, and delta-rs then hash-repartitions it by `date` so that each
+/// writer gets whole partitions. A rewrite is one day, so one output of that repartition
+/// takes every row while the other stays empty, and DataFusion's repartition only waits
+/// while *every* output holds data (`distributor_channels.rs`): when appends were written
+/// this way, it converted and queued a whole flush ahead of the one Parquet writer, a
+/// second copy of it (heaptrack: `take` under `RepartitionExec`). In one partition the
+/// writer pulls the input one batch at a time.
 fn write_session() -> Arc<dyn Session> {
     Arc::new(one_partition(DeltaSessionContext::default()))
 }

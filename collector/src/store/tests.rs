@@ -446,56 +446,133 @@ async fn a_table_without_a_newer_nullable_column_gains_it_at_open() {
     );
 }
 
-/// A flush's hot batches reach the Delta writer as a plan that joins runs of about the
-/// chunk size lazily, as stored rows, and that can be scanned again when a lost commit is
-/// written a second time.
-#[tokio::test]
-async fn the_append_input_joins_hot_batches_into_stored_chunks_on_every_scan() {
-    use deltalake::datafusion::prelude::SessionContext;
-
-    let hot: Vec<RecordBatch> = (0..3).map(|i| pass(&[LATE + i * MINUTE])).collect();
-    let plan = stored_chunks_plan(Table::Drift, &hot, 10).unwrap();
-    let ctx = SessionContext::new();
-    let joined = arrow::compute::concat_batches(&Table::Drift.schema(), &hot).unwrap();
-    let expected = to_stored(Table::Drift, &joined).unwrap();
-    for scan in ["first", "second"] {
-        let chunks = ctx
-            .execute_logical_plan(plan.clone())
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let sizes: Vec<usize> = chunks.iter().map(RecordBatch::num_rows).collect();
-        assert_eq!(
-            sizes,
-            [18, 9],
-            "{scan} scan: two passes of 9 rows reach 10, then one"
-        );
-        assert_eq!(
-            chunks[0].schema(),
-            Table::Drift.stored_schema(),
-            "{scan} scan"
-        );
-        let stored = arrow::compute::concat_batches(&chunks[0].schema(), &chunks).unwrap();
-        assert_eq!(stored, expected, "{scan} scan: the same rows, stored form");
+/// `scores` rows (hot form) with the given times, their `name` numbering them from `first`.
+fn scores(times: &[i64], first: usize) -> RecordBatch {
+    let mut text = Vec::new();
+    for (i, &time) in times.iter().enumerate() {
+        let row = json!({
+            "time": time,
+            "name": format!("s{}", first + i),
+            "value": 0.5,
+            "source": "api",
+            "attributes": {"k": "v"},
+            "date": partition_date(time),
+        });
+        serde_json::to_writer(&mut text, &row).unwrap();
+        text.push(b'\n');
     }
+    let mut reader = arrow::json::ReaderBuilder::new(Table::Scores.schema())
+        .build(std::io::Cursor::new(text))
+        .unwrap();
+    reader.next().unwrap().unwrap()
 }
 
-/// An append's write is planned in one partition, the writer's own. delta-rs puts a
+/// An append writes a flush's hot batches through delta-rs' Parquet writer itself
+/// (`write.rs`): each `date` gets its rows in flush order, a batch that straddles midnight
+/// is split between the two days, and every file has the Arrow schema the table's log
+/// states (the one delta-rs' own write gave them, maps as `key_value`), partition column
+/// aside. The commit records the WAL sequence and the operation's metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_writes_each_day_its_rows_in_order_with_the_logs_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&CollectorConfig::new(dir.path()))
+        .await
+        .unwrap();
+    let (day1, day2) = (partition_date(LATE), partition_date(LATE + 3 * MINUTE));
+    let hot = [
+        scores(&[LATE, LATE + MINUTE], 0),
+        scores(
+            &[LATE + 2 * MINUTE, LATE + 3 * MINUTE, LATE + 2 * MINUTE],
+            2,
+        ),
+        scores(&[LATE + 4 * MINUTE], 5),
+    ];
+    let version = store.append(Table::Scores, &hot, 7).await.unwrap();
+    assert_eq!(store.committed_sequence(Table::Scores).await.unwrap(), 7);
+
+    let delta = &store.tables[Table::Scores.index()];
+    let logged = delta.snapshot().unwrap().snapshot().arrow_schema();
+    let mut names = BTreeMap::new();
+    for uri in delta.get_file_uris().unwrap() {
+        let path = url::Url::parse(&uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| uri.clone().into());
+        let date = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let date = date.strip_prefix("date=").unwrap().to_owned();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rows = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            assert_eq!(
+                batch.schema().fields(),
+                &without(&logged, DATE_COLUMN).fields().clone(),
+                "{date}"
+            );
+            let name = batch.column_by_name("name").unwrap().as_string::<i32>();
+            rows.extend(name.iter().map(|n| n.unwrap().to_owned()));
+        }
+        assert!(names.insert(date, rows).is_none(), "one file per day");
+    }
+    assert_eq!(
+        names,
+        BTreeMap::from([
+            (
+                day1,
+                vec!["s0".into(), "s1".into(), "s2".into(), "s4".into()]
+            ),
+            (day2, vec!["s3".into(), "s5".into()]),
+        ])
+    );
+    let entry = delta
+        .log_store()
+        .read_commit_entry(version as u64)
+        .await
+        .unwrap()
+        .unwrap();
+    let info: serde_json::Value = std::str::from_utf8(&entry)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|a| a.get("commitInfo").is_some())
+        .unwrap();
+    let metrics = &info["commitInfo"]["operationMetrics"];
+    assert_eq!(metrics["num_added_files"], 2);
+    assert_eq!(metrics["num_added_rows"], 6);
+    assert_eq!(info["commitInfo"]["operation"], "WRITE");
+}
+
+/// A compaction's write is planned in one partition, the writer's own. delta-rs puts a
 /// metrics node over the input, which DataFusion's default session (a partition per core)
-/// splits round-robin, and then hash-repartitions by `date`: that queued the whole flush
+/// splits round-robin, and then hash-repartitions by `date`: that queued a whole rewrite
 /// ahead of the writer ([`write_session`] says why). A session of one target partition
 /// plans no split anywhere.
 #[tokio::test]
-async fn an_append_is_planned_in_one_partition() {
+async fn a_rewrite_is_planned_in_one_partition() {
+    use deltalake::datafusion::datasource::{MemTable, provider_as_source};
     use deltalake::datafusion::logical_expr::{LogicalPlanBuilder, cast};
     use deltalake::datafusion::physical_plan::ExecutionPlan;
 
     let session = write_session();
     assert_eq!(session.config().target_partitions(), 1);
-    let hot: Vec<RecordBatch> = (0..3).map(|i| pass(&[LATE + i * MINUTE])).collect();
-    let input = stored_chunks_plan(Table::Drift, &hot, 10).unwrap();
+
+    let stored: Vec<RecordBatch> = (0..3)
+        .map(|i| to_stored(Table::Drift, &pass(&[LATE + i * MINUTE])).unwrap())
+        .collect();
+    let source = MemTable::try_new(Table::Drift.stored_schema(), vec![stored]).unwrap();
+    let input = LogicalPlanBuilder::scan("drift", provider_as_source(Arc::new(source)), None)
+        .unwrap()
+        .build()
+        .unwrap();
     let casts = Table::Drift
         .stored_schema()
         .fields()

@@ -108,11 +108,22 @@ fn reply<M: Message + serde::Serialize>(encoding: Encoding, message: &M) -> Resp
             message.encode_to_vec(),
         )
             .into_response(),
-        Encoding::Json => match serde_json::to_vec(message) {
+        Encoding::Json => match json_answer(message) {
             Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         },
     }
+}
+
+/// An OTLP/JSON answer: the message's JSON form without its absent fields, so that a
+/// request with nothing rejected is answered `{}`, as the OpenTelemetry Collector answers
+/// it (protobuf's JSON mapping omits unset message fields), not `{"partialSuccess":null}`.
+fn json_answer<M: serde::Serialize>(message: &M) -> serde_json::Result<Vec<u8>> {
+    let mut value = serde_json::to_value(message)?;
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.retain(|_, field| !field.is_null());
+    }
+    serde_json::to_vec(&value)
 }
 
 /// An error answer in the request's encoding (protobuf `Status` or its JSON form).

@@ -192,6 +192,23 @@ fn invalid_spans_inside_a_valid_request_are_rejected_one_by_one() {
             json!("2026-11-18T11:06:40.000000000Z")
         ]]
     );
+
+    // With nothing rejected, the answer is `{}`, as the Collector answers it (protobuf's
+    // JSON mapping leaves an unset `partialSuccess` out), not `{"partialSuccess": null}`.
+    let mut valid = body.clone();
+    let spans = valid["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap();
+    spans.truncate(1);
+    spans[0]["spanId"] = json!("eee19b7ec3c1b176");
+    let response = daemon
+        .http
+        .post(daemon.otlp("/v1/traces"))
+        .json(&valid)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().unwrap(), "{}");
 }
 
 #[test]

@@ -11,9 +11,10 @@
 //! - **Protobuf's field names.** OTLP/JSON keys are lowerCamelCase (`resourceSpans`), but
 //!   protobuf's printers write the field names (`resource_spans`) when asked to, and the
 //!   Collector's decoder accepts both. serde ignores keys it does not know, so such a body
-//!   decodes as an empty request, which would be answered OK with nothing stored; one
-//!   whose top-level key is the field name is decoded again with its keys in lowerCamelCase
-//!   (OTLP/JSON has no user-defined object keys: attributes are lists of `key`/`value`).
+//!   would lose those fields (the whole request, for `resource_spans`) and be answered OK;
+//!   a body with any key in that form, at any depth, is decoded with its keys in
+//!   lowerCamelCase (OTLP/JSON has no user-defined object keys: attributes are lists of
+//!   `key`/`value`).
 //! - **A metric whose data does not decode.** opentelemetry-proto flattens a metric's
 //!   `oneof data` into an `Option`, and serde turns any error inside a flattened option
 //!   into `None` (opentelemetry-rust issue #3527): a `sum` with one bad field would vanish
@@ -76,8 +77,7 @@ const METRIC_DATA: [&str; 5] = [
 /// The decoder's complaint (with its line and column where the fast path has them), or the
 /// enum field whose value names no value of its enum.
 pub fn traces(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    let empty = |r: &ExportTraceServiceRequest| r.resource_spans.is_empty();
-    decode(body, ("resource_spans", empty), |request| {
+    decode(body, |request| {
         let mut named = 0;
         for span in items(request, &["resourceSpans", "scopeSpans", "spans"]) {
             named += number_enum(span, &SPAN_KIND)?;
@@ -94,8 +94,7 @@ pub fn traces(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
 /// # Errors
 /// As [`traces`].
 pub fn logs(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
-    let empty = |r: &ExportLogsServiceRequest| r.resource_logs.is_empty();
-    decode(body, ("resource_logs", empty), |request| {
+    decode(body, |request| {
         let mut named = 0;
         for record in items(request, &["resourceLogs", "scopeLogs", "logRecords"]) {
             named += number_enum(record, &SEVERITY_NUMBER)?;
@@ -110,13 +109,15 @@ pub fn logs(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
 /// As [`traces`], and a metric whose data field does not decode (named by the metric's
 /// `name` and the field).
 pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
-    // A metric's only enum field lies inside its data, where serde swallows errors: an
-    // error here is never about an enum name.
-    let fast =
-        serde_json::from_slice::<ExportMetricsServiceRequest>(body).map_err(|e| e.to_string())?;
-    let field_names = fast.resource_metrics.is_empty() && mentions(body, "resource_metrics");
-    if !field_names && every_metric_has_data(&fast) {
-        return Ok(fast);
+    let field_names = has_field_name_key(body);
+    if !field_names {
+        // A metric's only enum field lies inside its data, where serde swallows errors: an
+        // error here is never about an enum name.
+        let fast = serde_json::from_slice::<ExportMetricsServiceRequest>(body)
+            .map_err(|e| e.to_string())?;
+        if every_metric_has_data(&fast) {
+            return Ok(fast);
+        }
     }
     // Protobuf's field names, or a metric without data: none sent (the mapping rejects it
     // with its reason), a temporality by name, or a data field whose error serde swallowed.
@@ -141,26 +142,28 @@ pub fn metrics(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     Ok(request)
 }
 
-/// `body` decoded as `T`, and again on the slow path when the fast one decoded an empty
-/// request from a body whose top-level key is `field_name` (protobuf's field names: the
-/// keys are put in lowerCamelCase), or failed on a string where an enum's integer belongs
-/// (`number_enums` turns enum names into numbers and returns how many). Only then is the
-/// body parsed a second time (into a `Value`, a few times the body's size): other bodies
-/// cost one parse, as before.
+/// `body` decoded as `T`; on the slow path when it has a key in protobuf's field names
+/// ([`has_field_name_key`]: the keys are put in lowerCamelCase) or when the fast path failed
+/// on a string where an enum's integer belongs (`number_enums` turns enum names into
+/// numbers and returns how many). Only then is the body parsed into a `Value` (a few times
+/// the body's size) and decoded from it: other bodies cost one parse, as before.
 fn decode<T: DeserializeOwned>(
     body: &[u8],
-    (field_name, empty): (&str, impl Fn(&T) -> bool),
     number_enums: impl Fn(&mut Value) -> Result<usize, String>,
 ) -> Result<T, String> {
-    let first = match serde_json::from_slice::<T>(body) {
-        Ok(request) if empty(&request) && mentions(body, field_name) => None,
-        Ok(request) => return Ok(request),
-        // What serde says of a string in an `i32` field, the type prost gives enum fields.
-        Err(e) if e.to_string().contains(", expected i32") => Some(e.to_string()),
-        Err(e) => return Err(e.to_string()),
+    let first = if has_field_name_key(body) {
+        None
+    } else {
+        match serde_json::from_slice::<T>(body) {
+            Ok(request) => return Ok(request),
+            // What serde says of a string in an `i32` field, the type prost gives enums.
+            Err(e) if e.to_string().contains(", expected i32") => Some(e.to_string()),
+            Err(e) => return Err(e.to_string()),
+        }
     };
-    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
-        return Err(first.unwrap_or_default());
+    let mut value = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => value,
+        Err(e) => return Err(first.unwrap_or_else(|| e.to_string())),
     };
     let renamed = camel_case_keys(&mut value);
     if number_enums(&mut value)? + renamed == 0
@@ -171,10 +174,44 @@ fn decode<T: DeserializeOwned>(
     T::deserialize(&value).map_err(|e| e.to_string())
 }
 
-/// Whether `body` holds `key` as a JSON string (`"key"`).
-fn mentions(body: &[u8], key: &str) -> bool {
-    let quoted = format!("\"{key}\"");
-    body.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+/// Whether `body` has an object key that holds an underscore (`"time_unix_nano": …`), as
+/// protobuf's field names do and no OTLP/JSON key does (attributes are lists of `key` /
+/// `value` objects, so user-defined names are values). serde skips keys it does not know,
+/// so without this check such a key's field would be dropped without a word, wherever it
+/// lies in the body.
+///
+/// An underscore can only lie inside a JSON string; the string is a key when the first
+/// unescaped quote after the underscore (the string's closing quote) is followed by a
+/// colon. Underscores are found with `memchr`, and each string is looked at once, so a
+/// body whose underscores are all in values (`gen_ai.usage.input_tokens`) costs a short
+/// scan per such string.
+fn has_field_name_key(body: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'_', &body[at..]) {
+        let mut end = at + found + 1;
+        // The closing quote: one not escaped by an odd run of backslashes.
+        loop {
+            let Some(quote) = memchr::memchr(b'"', &body[end..]) else {
+                return false;
+            };
+            end += quote;
+            let backslashes = body[..end]
+                .iter()
+                .rev()
+                .take_while(|b| **b == b'\\')
+                .count();
+            if backslashes % 2 == 0 {
+                break;
+            }
+            end += 1;
+        }
+        let after = body[end + 1..].iter().find(|b| !b.is_ascii_whitespace());
+        if after == Some(&b':') {
+            return true;
+        }
+        at = end + 1;
+    }
+    false
 }
 
 /// Puts every object key of `value` that holds an underscore in lowerCamelCase

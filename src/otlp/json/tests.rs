@@ -1,7 +1,7 @@
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use serde_json::{Value, json};
 
-use super::{logs, metrics, traces};
+use super::{has_field_name_key, logs, metrics, traces};
 
 fn span(kind: Value, code: Value) -> Vec<u8> {
     json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
@@ -175,4 +175,49 @@ fn protobuf_field_names_decode_as_the_camel_case_keys() {
     // An empty request that only mentions the name elsewhere stays what it was.
     let body = br#"{"resourceSpans": [], "note": "resource_spans"}"#;
     assert!(traces(body).unwrap().resource_spans.is_empty());
+}
+
+/// A body in lowerCamelCase at the top with protobuf's field names deeper down: before,
+/// the deeper fields were dropped without a word (here the span's times, so the span would
+/// have been rejected as ending before it starts, or its attributes' values lost).
+#[test]
+fn field_names_below_camel_case_keys_are_not_dropped() {
+    let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+        "name": "chat", "kind": 3,
+        "start_time_unix_nano": "1795000000000000000", "endTimeUnixNano": "1795000000500000000",
+        "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"int_value": "42"}}]
+    }]}]}]});
+    let request = traces(body.to_string().as_bytes()).unwrap();
+    let span = &request.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.start_time_unix_nano, 1_795_000_000_000_000_000);
+    assert!(format!("{:?}", span.attributes[0].value).contains("IntValue(42)"));
+}
+
+#[test]
+fn a_key_with_an_underscore_is_found_and_values_with_one_are_not_keys() {
+    for (body, found) in [
+        (r#"{"resourceSpans": [{"scope_spans": []}]}"#, true),
+        (r#"{"a": {"time_unix_nano" : "1"}}"#, true),
+        (
+            r#"{"time_unix_nano"
+            : 1}"#,
+            true,
+        ),
+        // Values, however they look.
+        (
+            r#"{"key": "gen_ai.usage.input_tokens", "value": {"stringValue": "a_b"}}"#,
+            false,
+        ),
+        (r#"{"stringValue": "she wrote \"time_unix_nano\": 1"}"#, false),
+        (r#"{"stringValue": "a_b\\", "x": 1}"#, false),
+        (r#"{"stringValue": "a_b\\\"c\": 1"}"#, false),
+        // A key after an escaped backslash that closes a value.
+        (r#"{"v": "x\\", "span_id": "ab"}"#, true),
+        (r#"{"resourceSpans": []}"#, false),
+        ("", false),
+        ("_", false),
+    ] {
+        assert_eq!(has_field_name_key(body.as_bytes()), found, "{body}");
+    }
 }

@@ -209,7 +209,10 @@ fn a_key_with_an_underscore_is_found_and_values_with_one_are_not_keys() {
             r#"{"key": "gen_ai.usage.input_tokens", "value": {"stringValue": "a_b"}}"#,
             false,
         ),
-        (r#"{"stringValue": "she wrote \"time_unix_nano\": 1"}"#, false),
+        (
+            r#"{"stringValue": "she wrote \"time_unix_nano\": 1"}"#,
+            false,
+        ),
         (r#"{"stringValue": "a_b\\", "x": 1}"#, false),
         (r#"{"stringValue": "a_b\\\"c\": 1"}"#, false),
         // A key after an escaped backslash that closes a value.

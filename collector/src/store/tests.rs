@@ -53,10 +53,10 @@ fn pass(starts: &[i64]) -> RecordBatch {
     reader.next().unwrap().unwrap()
 }
 
-/// Every data file of `table` in its current version: its `date` and its rows' keys in
-/// file order.
-fn files(store: &Store, table: Table) -> BTreeMap<String, (String, Vec<Key>)> {
-    let mut out = BTreeMap::new();
+/// Every data file of `table` in its current version: its path, its `date` and its
+/// batches as read back.
+fn data_files(store: &Store, table: Table) -> Vec<(String, String, Vec<RecordBatch>)> {
+    let mut out = Vec::new();
     for uri in store.tables[table.index()].get_file_uris().unwrap() {
         // A `file://` URL or a plain path.
         let path = url::Url::parse(&uri)
@@ -70,13 +70,24 @@ fn files(store: &Store, table: Table) -> BTreeMap<String, (String, Vec<Key>)> {
             .and_then(|d| d.strip_prefix("date="))
             .unwrap()
             .to_owned();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+        let batches = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
             .unwrap()
             .build()
-            .unwrap();
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        out.push((path.to_string_lossy().into_owned(), date, batches));
+    }
+    out
+}
+
+/// Every data file of `table` (with `drift`'s columns) in its current version: its `date`
+/// and its rows' keys in file order.
+fn files(store: &Store, table: Table) -> BTreeMap<String, (String, Vec<Key>)> {
+    let mut out = BTreeMap::new();
+    for (path, date, batches) in data_files(store, table) {
         let mut keys = Vec::new();
-        for batch in reader {
-            let batch = batch.unwrap();
+        for batch in batches {
             let text = |name| batch.column_by_name(name).unwrap().as_string::<i32>();
             let (monitor, series) = (text("monitor"), text("series"));
             let start = batch
@@ -91,7 +102,7 @@ fn files(store: &Store, table: Table) -> BTreeMap<String, (String, Vec<Key>)> {
                 ));
             }
         }
-        out.insert(path.to_string_lossy().into_owned(), (date, keys));
+        out.insert(path, (date, keys));
     }
     out
 }
@@ -493,26 +504,9 @@ async fn an_append_writes_each_day_its_rows_in_order_with_the_logs_schema() {
     let delta = &store.tables[Table::Scores.index()];
     let logged = delta.snapshot().unwrap().snapshot().arrow_schema();
     let mut names = BTreeMap::new();
-    for uri in delta.get_file_uris().unwrap() {
-        let path = url::Url::parse(&uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| uri.clone().into());
-        let date = path
-            .parent()
-            .unwrap()
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap();
-        let date = date.strip_prefix("date=").unwrap().to_owned();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
+    for (_, date, batches) in data_files(&store, Table::Scores) {
         let mut rows = Vec::new();
-        for batch in reader {
-            let batch = batch.unwrap();
+        for batch in batches {
             assert_eq!(
                 batch.schema().fields(),
                 &without(&logged, DATE_COLUMN).fields().clone(),

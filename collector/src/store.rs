@@ -338,10 +338,9 @@ impl Store {
             let delta = &self.tables[index];
             let written = write::append(delta, table, rows, &self.app_id, through).await;
             let source = match written {
-                Ok(written) => {
+                Ok((written, retries)) => {
                     let version = written.version().map_or(0, |v| v as i64);
-                    commit::count_inner_retries(table, &written, self.version(table), version)
-                        .await;
+                    commit::count_inner_retries(table, version, retries);
                     self.tables[index] = written;
                     return Ok(version);
                 }

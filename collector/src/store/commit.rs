@@ -15,14 +15,14 @@
 //!
 //! Every retry is counted: `vigil_commit_conflicts_total{table}` (an attempt lost to another
 //! writer) and `vigil_commit_retries_total{table}` (another attempt made), both for the
-//! attempts made here and for those delta-rs made inside a commit, which it records in
-//! the commit's `commitInfo.operationMetrics.num_retries` ([`count_inner_retries`]).
+//! attempts made here and for those delta-rs made inside a commit, which it reports with
+//! the commit ([`count_inner_retries`]).
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use deltalake::kernel::transaction::TransactionError;
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::DeltaTableError;
 use schemas::tables::Table;
 
 /// Attempts per commit, the first included.
@@ -93,24 +93,10 @@ pub fn lost(
     Some(pause)
 }
 
-/// Counts the attempts delta-rs made inside the commit that wrote `version` of `table`
-/// (each lost to another writer's commit of the same version, then retried), read from
-/// that commit's `commitInfo`. Called only when `version` is not `previous + 1`: with no
-/// other writer in between, no attempt can have lost. Best effort: an unreadable entry
-/// counts nothing.
-pub async fn count_inner_retries(
-    table: Table,
-    delta: &DeltaTable,
-    previous: Option<i64>,
-    version: i64,
-) {
-    if previous.is_none_or(|p| version <= p + 1) {
-        return;
-    }
-    let Ok(Some(entry)) = delta.log_store().read_commit_entry(version as u64).await else {
-        return;
-    };
-    let retries = recorded_retries(&entry);
+/// Counts the `retries` delta-rs made inside the commit that wrote `version` of `table`
+/// (each attempt lost to another writer's commit of the same version, then retried), as
+/// its `FinalizedCommit` reports them.
+pub fn count_inner_retries(table: Table, version: i64, retries: u64) {
     if retries > 0 {
         metrics::counter!("vigil_commit_conflicts_total", "table" => table.name())
             .increment(retries);
@@ -122,16 +108,6 @@ pub async fn count_inner_retries(
             "commit retried by delta-rs after losing to other writers"
         );
     }
-}
-
-/// `commitInfo.operationMetrics.num_retries` of a log entry (newline-delimited actions), 0
-/// when absent.
-fn recorded_retries(entry: &[u8]) -> u64 {
-    entry
-        .split(|b| *b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-        .find_map(|action| action["commitInfo"]["operationMetrics"]["num_retries"].as_u64())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -151,17 +127,6 @@ mod tests {
             }
         }
         assert_eq!(backoff(1), BACKOFF_MIN, "the first pause is the minimum");
-    }
-
-    #[test]
-    fn retries_are_read_from_the_commit_info() {
-        let entry = br#"{"add":{"path":"a.parquet"}}
-{"commitInfo":{"operation":"WRITE","operationMetrics":{"num_added_files":1,"num_retries":3}}}"#;
-        assert_eq!(recorded_retries(entry), 3);
-        assert_eq!(
-            recorded_retries(br#"{"commitInfo":{"operation":"WRITE"}}"#),
-            0
-        );
     }
 
     #[test]

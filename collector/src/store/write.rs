@@ -43,7 +43,8 @@ pub(super) enum Rows<'a> {
 
 /// Writes `rows` to `delta` as new data files, one or more per `date`, and commits them in
 /// one version that records `through` under the application id `app_id`. Returns the table
-/// at that version.
+/// at that version and how many times delta-rs retried the commit after losing to another
+/// writer's.
 ///
 /// Per date, runs of about [`WRITE_BATCH_ROWS`] rows are joined (and hot rows converted to
 /// stored ones) one at a time as the writer takes them, so an append holds its input, one
@@ -59,7 +60,7 @@ pub(super) async fn append(
     rows: Rows<'_>,
     app_id: &str,
     through: u64,
-) -> std::result::Result<DeltaTable, deltalake::DeltaTableError> {
+) -> std::result::Result<(DeltaTable, u64), deltalake::DeltaTableError> {
     let state = delta.snapshot()?;
     let schema = state.snapshot().arrow_schema();
     let stats = WriterStatsConfig::from_config(state.snapshot().table_configuration());
@@ -96,8 +97,8 @@ pub(super) async fn append(
     }
     let adds = writer.close().await?;
     let files = adds.len();
-    // The metrics delta-rs' own write records; delta-rs raises `num_retries` when it
-    // retries the commit, and `commit::count_inner_retries` reads it back.
+    // The metrics delta-rs' own write records (delta-rs raises `num_retries` when it
+    // retries the commit), for readers of the table's history.
     let metrics = serde_json::json!({
         "num_added_files": files,
         "num_added_rows": count,
@@ -116,9 +117,10 @@ pub(super) async fn append(
         .with_actions(adds.into_iter().map(Action::Add).collect())
         .build(Some(state), delta.log_store(), operation)
         .await?;
+    let retries = committed.metrics.num_retries;
     let mut written = delta.clone();
     written.state = Some(committed.snapshot);
-    Ok(written)
+    Ok((written, retries))
 }
 
 /// Splits `batches` into consecutive runs of about `rows` rows each (a run ends with the

@@ -21,8 +21,8 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use deltalake::kernel::transaction::TransactionError;
 use deltalake::DeltaTableError;
+use deltalake::kernel::transaction::TransactionError;
 use schemas::tables::Table;
 
 /// Attempts per commit, the first included.

@@ -7,21 +7,15 @@
 use std::sync::Arc;
 
 use collector::Collector;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -34,8 +28,10 @@ use super::intake::{self, IngestError};
 use crate::auth::grpc::Interceptor;
 use crate::auth::{Guard, Scope};
 
+mod export;
 mod refusals;
 
+pub use export::ExportServer;
 pub use refusals::Refusals;
 
 /// The three services over one collector.
@@ -106,15 +102,15 @@ pub fn router(
 ) -> tonic::service::Routes {
     let service = OtlpGrpc { collector };
     let interceptor = Interceptor::new(guard, Scope::Ingest);
-    let traces = TraceServiceServer::new(service.clone())
+    let traces = ExportServer::<ExportTraceServiceRequest, _>::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    let logs = LogsServiceServer::new(service.clone())
+    let logs = ExportServer::<ExportLogsServiceRequest, _>::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    let metrics = MetricsServiceServer::new(service)
+    let metrics = ExportServer::<ExportMetricsServiceRequest, _>::new(service)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
@@ -123,7 +119,7 @@ pub fn router(
         .add_service(guarded(metrics, max_body_bytes, &interceptor))
 }
 
-/// One generated OTLP service as the router serves it: behind the auth interceptor (which
+/// One OTLP service as the router serves it: behind the auth interceptor (which
 /// answers UNAUTHENTICATED / PERMISSION_DENIED before anything is decoded), with tonic's
 /// refusals mapped by [`Refusals`]. `server` must have been built with
 /// `max_decoding_message_size(max_body_bytes)`.

@@ -6,15 +6,15 @@
 //! `RESOURCE_EXHAUSTED` when gzip inflates past it, and `INTERNAL` for a protobuf decode
 //! error, a truncated frame or a corrupt gzip stream. The OTLP specification makes
 //! `OUT_OF_RANGE` retryable, so a client would resend a request that can never succeed,
-//! and `INTERNAL` reads as the server's fault. [`Refusals`] wraps one generated OTLP
-//! service (inside the auth interceptor, which therefore never reaches it) and rewrites
-//! those answers: over the limit → `RESOURCE_EXHAUSTED` naming the limit and
+//! and `INTERNAL` reads as the server's fault. [`Refusals`] wraps one OTLP service
+//! ([`super::ExportServer`]; inside the auth interceptor, which therefore never reaches
+//! it) and rewrites those answers: over the limit → `RESOURCE_EXHAUSTED` naming the limit and
 //! `[limits] max_body_bytes`, undecodable → `INVALID_ARGUMENT` naming the problem, both
 //! counted in `vigil_ingest_requests_refused_total` like the handler's own refusals.
 //!
-//! Why a wrapper and not a codec: the generated servers hard-wire tonic's prost codec, and
-//! the length check happens in tonic's framing before any codec runs; raising tonic's limit
-//! to check it ourselves would let a client make the server reserve up to 4 GiB. tonic
+//! Why a wrapper and not our codec's errors: the length check, gzip and a truncated frame
+//! are tonic's framing, before any codec runs; raising tonic's limit to check it ourselves
+//! would let a client make the server reserve up to 4 GiB. tonic
 //! puts the [`Status`] of every error answer into the response's extensions
 //! (`Status::into_http`), so the wrapper reads the code there: on the hot path (an OK
 //! answer, whose extensions are empty) that is one branch, and it allocates nothing.
@@ -35,7 +35,7 @@ use tonic::{Code, Status};
 
 use super::super::intake::IngestError;
 
-/// A generated OTLP gRPC service whose pre-handler refusals answer the codes OTLP clients
+/// An OTLP gRPC service whose pre-handler refusals answer the codes OTLP clients
 /// obey: `RESOURCE_EXHAUSTED` (not retried) for a message over `limit` bytes, before or
 /// after decompression, and `INVALID_ARGUMENT` (not retried) for one that does not decode.
 /// Every other answer passes through unchanged.
@@ -57,7 +57,7 @@ struct Names {
 }
 
 impl<S: NamedService> Refusals<S> {
-    /// Wraps `inner`, a generated OTLP service built with
+    /// Wraps `inner`, an OTLP service built with
     /// `max_decoding_message_size(limit)`.
     pub fn new(inner: S, limit: usize) -> Self {
         let (signal, message) = match S::NAME {

@@ -1,17 +1,13 @@
-//! The generated OTLP servers, built as the router builds them, called in process with
+//! The OTLP servers, built as the router builds them, called in process with
 //! hand-made gRPC frames: what each bad message is answered.
 
 use std::io::Write;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -22,6 +18,7 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response};
 
+use super::super::ExportServer;
 use super::*;
 
 /// The size limit of the servers under test, bytes.
@@ -118,9 +115,9 @@ where
     }
 }
 
-fn trace_server() -> Refusals<TraceServiceServer<Stub>> {
+fn trace_server() -> Refusals<ExportServer<ExportTraceServiceRequest, Stub>> {
     Refusals::new(
-        TraceServiceServer::new(Stub)
+        ExportServer::<ExportTraceServiceRequest, _>::new(Stub)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(LIMIT),
         LIMIT,
@@ -206,7 +203,7 @@ async fn tonic_refusals_answer_the_codes_otlp_clients_do_not_retry() {
 #[tokio::test]
 async fn every_otlp_service_is_mapped_by_its_own_name() {
     let mut logs = Refusals::new(
-        LogsServiceServer::new(Stub).max_decoding_message_size(LIMIT),
+        ExportServer::<ExportLogsServiceRequest, _>::new(Stub).max_decoding_message_size(LIMIT),
         LIMIT,
     );
     assert_eq!(logs.names.signal, "logs");
@@ -220,4 +217,75 @@ async fn every_otlp_service_is_mapped_by_its_own_name() {
     assert_eq!(code, Code::ResourceExhausted, "{message}");
     assert!(message.contains("limit of 64 bytes"), "{message}");
     assert_eq!(trace_server().names.signal, "traces");
+}
+
+/// Keeps the trace exports it is handed.
+#[derive(Clone, Default)]
+struct Keep(Arc<std::sync::Mutex<Vec<ExportTraceServiceRequest>>>);
+
+#[tonic::async_trait]
+impl TraceService for Keep {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.0.lock().unwrap().push(request.into_inner());
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tokio::test]
+async fn the_handler_gets_the_message_as_sent_plain_or_gzip() {
+    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+    let keep = Keep::default();
+    let mut server = Refusals::new(
+        ExportServer::<ExportTraceServiceRequest, _>::new(keep.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(1 << 20),
+        1 << 20,
+    );
+    // Every field kind the decoder meets: varints, fixed64, bytes, strings, nested and
+    // repeated messages.
+    let mut sent = ExportTraceServiceRequest::decode(traces(8).as_slice()).unwrap();
+    sent.resource_spans[0].scope_spans = vec![ScopeSpans {
+        spans: (0..200u64)
+            .map(|i| Span {
+                trace_id: i.to_be_bytes().repeat(2),
+                span_id: i.to_le_bytes().to_vec(),
+                name: format!("span {i}"),
+                kind: 3,
+                start_time_unix_nano: 1_700_000_000_000_000_000 + i,
+                end_time_unix_nano: 1_700_000_000_000_000_000 + 2 * i,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }];
+    let bytes = sent.encode_to_vec();
+    for gzip_it in [false, true] {
+        let body = if gzip_it {
+            frame(true, &gzip(&bytes))
+        } else {
+            frame(false, &bytes)
+        };
+        let (code, message) = answer(&mut server, body, gzip_it).await;
+        assert_eq!(code, Code::Ok, "gzip {gzip_it}: {message}");
+        assert_eq!(
+            keep.0.lock().unwrap().pop().as_ref(),
+            Some(&sent),
+            "gzip {gzip_it}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_method_other_than_export_is_unimplemented() {
+    let mut server = trace_server();
+    let request = http::Request::post(format!("/{}/Exports", trace_service_server::SERVICE_NAME))
+        .header("content-type", "application/grpc")
+        .body(axum::body::Body::from(frame(false, &traces(8))))
+        .unwrap();
+    let response = server.call(request).await.unwrap();
+    let status = Status::from_header_map(response.headers()).expect("a grpc-status");
+    assert_eq!(status.code(), Code::Unimplemented);
 }

@@ -49,38 +49,40 @@ pub trait Method<H>: Message + Default + Sized + Send + 'static {
     -> BoxFuture<Response<Self::Response>, Status>;
 }
 
-impl<H: TraceService> Method<H> for ExportTraceServiceRequest {
-    const SERVICE: &'static str = trace_service_server::SERVICE_NAME;
-    type Response = ExportTraceServiceResponse;
-    fn call(
-        handler: Arc<H>,
-        request: Request<Self>,
-    ) -> BoxFuture<Response<Self::Response>, Status> {
-        Box::pin(async move { handler.export(request).await })
-    }
+/// [`Method`] for one OTLP signal: its request, answer, generated service trait and name.
+macro_rules! export_method {
+    ($request:ty, $response:ty, $service:ident, $name:path) => {
+        impl<H: $service> Method<H> for $request {
+            const SERVICE: &'static str = $name;
+            type Response = $response;
+            fn call(
+                handler: Arc<H>,
+                request: Request<Self>,
+            ) -> BoxFuture<Response<Self::Response>, Status> {
+                Box::pin(async move { handler.export(request).await })
+            }
+        }
+    };
 }
 
-impl<H: LogsService> Method<H> for ExportLogsServiceRequest {
-    const SERVICE: &'static str = logs_service_server::SERVICE_NAME;
-    type Response = ExportLogsServiceResponse;
-    fn call(
-        handler: Arc<H>,
-        request: Request<Self>,
-    ) -> BoxFuture<Response<Self::Response>, Status> {
-        Box::pin(async move { handler.export(request).await })
-    }
-}
-
-impl<H: MetricsService> Method<H> for ExportMetricsServiceRequest {
-    const SERVICE: &'static str = metrics_service_server::SERVICE_NAME;
-    type Response = ExportMetricsServiceResponse;
-    fn call(
-        handler: Arc<H>,
-        request: Request<Self>,
-    ) -> BoxFuture<Response<Self::Response>, Status> {
-        Box::pin(async move { handler.export(request).await })
-    }
-}
+export_method!(
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+    TraceService,
+    trace_service_server::SERVICE_NAME
+);
+export_method!(
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+    LogsService,
+    logs_service_server::SERVICE_NAME
+);
+export_method!(
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+    MetricsService,
+    metrics_service_server::SERVICE_NAME
+);
 
 /// The gRPC service `M::SERVICE` with its one method, `Export`, answered by `handler`;
 /// built like the generated servers (`accept_compressed`, `send_compressed`,

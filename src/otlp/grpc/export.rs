@@ -161,14 +161,17 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let is_export = request
-            .uri()
-            .path()
+        let path = request.uri().path();
+        let is_export = path
             .strip_prefix('/')
             .and_then(|path| path.strip_suffix("/Export"))
             == Some(M::SERVICE);
         if !is_export {
-            return Box::pin(async { Ok(Status::new(Code::Unimplemented, "").into_http()) });
+            let status = Status::unimplemented(format!(
+                "unknown method {path}: {} has only Export",
+                M::SERVICE
+            ));
+            return Box::pin(async { Ok(status.into_http()) });
         }
         let handler = Export(self.handler.clone(), PhantomData);
         let mut grpc = Grpc::new(SliceCodec::<M::Response, M>(PhantomData))

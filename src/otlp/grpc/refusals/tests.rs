@@ -288,4 +288,9 @@ async fn a_method_other_than_export_is_unimplemented() {
     let response = server.call(request).await.unwrap();
     let status = Status::from_header_map(response.headers()).expect("a grpc-status");
     assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "unknown method /opentelemetry.proto.collector.trace.v1.TraceService/Exports: \
+         opentelemetry.proto.collector.trace.v1.TraceService has only Export"
+    );
 }

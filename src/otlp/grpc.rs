@@ -20,7 +20,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
-use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
@@ -102,31 +101,35 @@ pub fn router(
 ) -> tonic::service::Routes {
     let service = OtlpGrpc { collector };
     let interceptor = Interceptor::new(guard, Scope::Ingest);
-    let traces = ExportServer::<ExportTraceServiceRequest, _>::new(service.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_body_bytes);
-    let logs = ExportServer::<ExportLogsServiceRequest, _>::new(service.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_body_bytes);
-    let metrics = ExportServer::<ExportMetricsServiceRequest, _>::new(service)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_body_bytes);
-    tonic::service::Routes::new(guarded(traces, max_body_bytes, &interceptor))
-        .add_service(guarded(logs, max_body_bytes, &interceptor))
-        .add_service(guarded(metrics, max_body_bytes, &interceptor))
+    tonic::service::Routes::new(guarded::<ExportTraceServiceRequest>(
+        service.clone(),
+        max_body_bytes,
+        &interceptor,
+    ))
+    .add_service(guarded::<ExportLogsServiceRequest>(
+        service.clone(),
+        max_body_bytes,
+        &interceptor,
+    ))
+    .add_service(guarded::<ExportMetricsServiceRequest>(
+        service,
+        max_body_bytes,
+        &interceptor,
+    ))
 }
 
-/// One OTLP service as the router serves it: behind the auth interceptor (which
-/// answers UNAUTHENTICATED / PERMISSION_DENIED before anything is decoded), with tonic's
-/// refusals mapped by [`Refusals`]. `server` must have been built with
-/// `max_decoding_message_size(max_body_bytes)`.
-pub fn guarded<S: NamedService>(
-    server: S,
+/// The OTLP service of request message `M` as the router serves it: gzip accepted and sent,
+/// messages over `max_body_bytes` (after decompression) refused, behind the auth
+/// interceptor (which answers UNAUTHENTICATED / PERMISSION_DENIED before anything is
+/// decoded), with tonic's refusals mapped by [`Refusals`].
+fn guarded<M: export::Method<OtlpGrpc>>(
+    service: OtlpGrpc,
     max_body_bytes: usize,
     interceptor: &Interceptor,
-) -> InterceptedService<Refusals<S>, Interceptor> {
+) -> InterceptedService<Refusals<ExportServer<M, OtlpGrpc>>, Interceptor> {
+    let server = ExportServer::<M, _>::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_body_bytes);
     InterceptedService::new(Refusals::new(server, max_body_bytes), interceptor.clone())
 }

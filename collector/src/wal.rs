@@ -26,6 +26,7 @@
 //! `wal/quarantine/` and replay goes on, so one bad file never blocks the rest.
 
 mod framing;
+mod prepare;
 mod writer;
 
 use std::fs;

@@ -4,8 +4,10 @@
 //! ```text
 //! DATA_DIR/
 //!   endpoints.json          bound addresses, written once the daemon is ready
-//!   wal/                    write-ahead log segments, <first sequence>.wal, and removed
-//!                           segments kept for reuse, spare-<first sequence>.wal
+//!   wal/                    write-ahead log segments, <first sequence>.wal, and spares
+//!                           to be written over as later segments: removed segments,
+//!                           spare-<first sequence>.wal, and zero-filled ones made ahead
+//!                           of need, spare-prepared-<n>.wal
 //!   wal/quarantine/         corrupt segments moved aside at replay
 //!   tables/<name>/          Delta Lake tables (Parquet + _delta_log), unless `[storage] tables`
 //!                           puts them elsewhere ([`TablesLocation`])
@@ -59,10 +61,18 @@ pub fn wal_spare_name(segment_name: &str) -> String {
     format!("spare-{segment_name}")
 }
 
-/// Whether `name` is one made by [`wal_spare_name`].
+/// The name of the `n`th zero-filled segment made ahead of need, a spare too
+/// (`spare-prepared-<n, 20 digits>.wal`).
+pub fn wal_prepared_spare_name(n: u64) -> String {
+    format!("spare-prepared-{n:020}.wal")
+}
+
+/// Whether `name` is one made by [`wal_spare_name`] or [`wal_prepared_spare_name`].
 pub fn is_wal_spare_name(name: &str) -> bool {
-    name.strip_prefix("spare-")
-        .is_some_and(|segment| parse_wal_segment_name(segment).is_some())
+    name.strip_prefix("spare-").is_some_and(|rest| {
+        let segment = rest.strip_prefix("prepared-").unwrap_or(rest);
+        parse_wal_segment_name(segment).is_some()
+    })
 }
 
 /// Directory that holds every Delta table.
@@ -302,6 +312,10 @@ mod tests {
             "a spare is no segment"
         );
         assert!(!is_wal_spare_name(&wal_segment_name(42)));
+        let prepared = wal_prepared_spare_name(3);
+        assert!(is_wal_spare_name(&prepared));
+        assert_eq!(parse_wal_segment_name(&prepared), None);
+        assert!(!is_wal_spare_name("spare-prepared-3.wal"));
     }
 
     #[test]

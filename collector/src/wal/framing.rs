@@ -228,15 +228,18 @@ pub struct SegmentRead {
     /// Length of the intact prefix (magic and records).
     pub valid_len: usize,
     /// What follows the intact prefix is the old content of a reused segment (an intact
-    /// record numbered below the next expected sequence), not a torn or corrupt write.
+    /// record numbered below the next expected sequence, or the zeros of a prepared
+    /// segment), not a torn or corrupt write.
     pub stale_tail: bool,
 }
 
 /// Reads the records of a segment whose first record is `first_sequence` (its name).
 /// Records are numbered without gaps, so reading stops at the first record that is torn,
 /// fails its CRC or does not carry the next sequence: everything from there on is a torn
-/// write, corruption or, for an intact record numbered below the next sequence, what a
-/// reused segment held before ([`SegmentRead::stale_tail`]).
+/// write, corruption or, for an intact record numbered below the next sequence or for
+/// nothing but zeros to the end of the file, what a reused segment held before
+/// ([`SegmentRead::stale_tail`]). No record's header is zeros (sequences start at 1); zeros
+/// with anything after them are damage, as before.
 pub fn read_segment(bytes: &[u8], first_sequence: u64) -> SegmentRead {
     let mut read = SegmentRead {
         records: Vec::new(),
@@ -250,6 +253,10 @@ pub fn read_segment(bytes: &[u8], first_sequence: u64) -> SegmentRead {
     let mut expected = first_sequence;
     while bytes.len() - at >= HEADER_LEN {
         let header = &bytes[at..at + HEADER_LEN];
+        if header.iter().all(|&b| b == 0) && bytes[at..].iter().all(|&b| b == 0) {
+            read.stale_tail = true;
+            break;
+        }
         let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
         let sequence = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));

@@ -8,12 +8,12 @@ use schemas::tables::Table;
 
 use super::*;
 
-fn batch(values: &[i64]) -> RecordBatch {
+pub(super) fn batch(values: &[i64]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
     RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
 }
 
-fn values(record: &WalRecord) -> Vec<i64> {
+pub(super) fn values(record: &WalRecord) -> Vec<i64> {
     record
         .batches
         .iter()
@@ -28,7 +28,7 @@ fn values(record: &WalRecord) -> Vec<i64> {
         .collect()
 }
 
-fn segment(records: &[(u64, &[i64])]) -> Vec<u8> {
+pub(super) fn segment(records: &[(u64, &[i64])]) -> Vec<u8> {
     let mut bytes = framing::segment_header().to_vec();
     for (seq, vals) in records {
         let payload = encode_payload(&[(Table::Spans, batch(vals))]).unwrap();
@@ -200,8 +200,10 @@ fn replay_cuts_a_reused_segments_old_tail_without_calling_it_torn() {
 async fn removed_segments_are_reused_and_replay_reads_only_new_records() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().join("wal");
+    // Only removed segments as spares here: `wal/prepare/tests.rs` has the prepared ones.
     let config = WalConfig {
         segment_bytes: 600,
+        prepare_segments: false,
         ..WalConfig::default()
     };
     let wal: Wal = Wal::open(&dir, config.clone(), 1, Vec::new(), Box::new(|_, _| {})).unwrap();
@@ -606,10 +608,10 @@ async fn over_the_queue_depth_an_append_is_refused_without_touching_the_group() 
 }
 
 /// A size-limited tmpfs (as `tests/e2e/full_disk.rs` mounts), unmounted on drop.
-struct SmallDisk(tempfile::TempDir);
+pub(super) struct SmallDisk(pub(super) tempfile::TempDir);
 
 impl SmallDisk {
-    fn mount(size: &str) -> SmallDisk {
+    pub(super) fn mount(size: &str) -> SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])

@@ -18,6 +18,7 @@ use schemas::tables::Table;
 use tokio::sync::oneshot;
 
 use super::framing::{encode_payload_into, seal, segment_header, unsealed_record};
+use super::prepare::{self, Preparer};
 use crate::error::{Error, Result};
 
 /// WAL tuning.
@@ -31,6 +32,10 @@ pub struct WalConfig {
     /// Appends that may wait for the writer; past it, appends fail with
     /// [`Error::Overloaded`] instead of queueing without bound.
     pub queue_depth: usize,
+    /// Write each new segment as zeros before records go into it (on a thread of its own,
+    /// ahead of the rotation, and at open), so that a group commit's `fdatasync` never
+    /// has to grow the file: `super::prepare` says why and what it costs.
+    pub prepare_segments: bool,
 }
 
 impl Default for WalConfig {
@@ -39,6 +44,7 @@ impl Default for WalConfig {
             segment_bytes: 64 << 20,
             max_group_bytes: 8 << 20,
             queue_depth: 4096,
+            prepare_segments: true,
         }
     }
 }
@@ -51,8 +57,9 @@ impl Default for WalConfig {
 /// (BENCHMARKS.md, issue 12, fourth pass). Since the group commit is what small requests
 /// wait on, 11 of 14 alternating pairs were faster with spares, +4 to +18 % at 4 spans
 /// per request (seventh pass). Two, so that spares hold at most two segments' worth of
-/// disk (128 MiB by default).
-const MAX_SPARES: usize = 2;
+/// disk (128 MiB by default); a segment prepared ahead of need ([`WalConfig::prepare_segments`])
+/// counts among them.
+pub(super) const MAX_SPARES: usize = 2;
 
 /// Called by the writer thread, in sequence order, once a record is durable and before
 /// its appender is answered: this is where acknowledged data becomes visible.
@@ -165,6 +172,9 @@ pub struct Wal<R: GroupRows = NoRows> {
     spares: Arc<Mutex<Vec<PathBuf>>>,
     fault: Arc<Mutex<Option<WriteFault>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The thread that prepares segments, with [`WalConfig::prepare_segments`].
+    preparer: Option<Preparer>,
+    preparer_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl<R: GroupRows> Wal<R> {
@@ -186,7 +196,16 @@ impl<R: GroupRows> Wal<R> {
     ) -> Result<Wal<R>> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let spares = Arc::new(Mutex::new(find_spares(dir)?));
-        let segment = Segment::create(dir, next_sequence)?;
+        let mut spare = spares.lock().pop();
+        if spare.is_none() && config.prepare_segments {
+            // Once per start, before the first record: the daemon is not ready yet.
+            spare = prepare::prepare(dir, config.segment_bytes, &spares, || false)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(dir = %dir.display(), error = %e, "WAL segment not prepared; the first one grows with its records");
+                    None
+                });
+        }
+        let segment = Segment::next(dir, spare, next_sequence)?;
         // A segment already named for `next_sequence` (left by a run that stopped before
         // writing to it) holds no record at or after it, so it was safely recreated above;
         // it must not stay listed as closed, or its removal would unlink the live segment.
@@ -196,6 +215,13 @@ impl<R: GroupRows> Wal<R> {
             .collect();
         let closed_segments = Arc::new(Mutex::new(existing));
         let fault = Arc::new(Mutex::new(None));
+        let (preparer, preparer_thread) = if config.prepare_segments {
+            let (preparer, thread) = Preparer::start(dir, config.segment_bytes, spares.clone())
+                .map_err(|e| Error::io(dir, e))?;
+            (Some(preparer), Some(thread))
+        } else {
+            (None, None)
+        };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 groups: VecDeque::new(),
@@ -218,6 +244,8 @@ impl<R: GroupRows> Wal<R> {
             buffer: Vec::new(),
             failed: None,
             rotation_failing: false,
+            preparer: preparer.clone(),
+            prepare_asked: false,
         };
         let thread = std::thread::Builder::new()
             .name("vigil-wal".into())
@@ -232,6 +260,8 @@ impl<R: GroupRows> Wal<R> {
             spares,
             fault,
             thread: Mutex::new(Some(thread)),
+            preparer,
+            preparer_thread: Mutex::new(preparer_thread),
         })
     }
 
@@ -390,11 +420,18 @@ impl<R: GroupRows> Wal<R> {
     }
 
     /// Stops accepting appends, lets the writer finish (and answer) what is queued, and
-    /// joins it. Later appends fail with [`Error::Closed`].
+    /// joins it and the preparer. Later appends fail with [`Error::Closed`].
     pub fn close(&self) {
         self.shared.queue.lock().closed = true;
         self.shared.wake.notify_one();
         let thread = self.thread.lock().take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        if let Some(preparer) = &self.preparer {
+            preparer.close();
+        }
+        let thread = self.preparer_thread.lock().take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
@@ -467,6 +504,19 @@ impl Segment {
         })
     }
 
+    /// The segment whose first record will be `first_sequence`: `spare` written over, or,
+    /// without one or if it cannot be reused, a new file.
+    fn next(dir: &Path, spare: Option<PathBuf>, first_sequence: u64) -> Result<Segment> {
+        match spare {
+            Some(spare) => Segment::reuse(dir, &spare, first_sequence).or_else(|e| {
+                tracing::warn!(error = %e, "WAL spare segment not reused; creating a new one");
+                let _ = remove(&spare);
+                Segment::create(dir, first_sequence)
+            }),
+            None => Segment::create(dir, first_sequence),
+        }
+    }
+
     /// Closes the segment at its last record: a reused one is cut there, so that no
     /// closed segment holds old records past its own.
     fn seal_end(&mut self) -> Result<()> {
@@ -518,6 +568,9 @@ struct Writer {
     buffer: Vec<u8>,
     failed: Option<String>,
     rotation_failing: bool,
+    preparer: Option<Preparer>,
+    /// The preparer was asked for the segment after this one.
+    prepare_asked: bool,
 }
 
 impl Writer {
@@ -631,6 +684,14 @@ impl Writer {
         }
         self.segment.len += self.buffer.len() as u64;
         self.next_sequence += 1;
+        // Half way through a segment, the next one is asked for: ready by the rotation,
+        // and a daemon that writes little never prepares one.
+        if !self.prepare_asked && self.segment.len >= self.config.segment_bytes / 2 {
+            self.prepare_asked = true;
+            if let Some(preparer) = &self.preparer {
+                preparer.want();
+            }
+        }
         metrics::counter!("vigil_wal_group_commits_total").increment(1);
         metrics::counter!("vigil_wal_records_total").increment(1);
         metrics::counter!("vigil_wal_appends_total").increment(waiters.len() as u64);
@@ -665,14 +726,8 @@ impl Writer {
         }
         self.segment.seal_end()?;
         let spare = self.spares.lock().pop();
-        let next = match spare {
-            Some(spare) => Segment::reuse(&self.dir, &spare, self.next_sequence).or_else(|e| {
-                tracing::warn!(error = %e, "WAL spare segment not reused; creating a new one");
-                let _ = remove(&spare);
-                Segment::create(&self.dir, self.next_sequence)
-            })?,
-            None => Segment::create(&self.dir, self.next_sequence)?,
-        };
+        let next = Segment::next(&self.dir, spare, self.next_sequence)?;
+        self.prepare_asked = false;
         let old = std::mem::replace(&mut self.segment, next);
         self.closed_segments
             .lock()

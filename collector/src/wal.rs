@@ -11,7 +11,9 @@
 //! appender of the group. So the per-request cost of small requests (Arrow buffers, an IPC
 //! stream, a frame, a hot batch, a Parquet write later) is a per-group cost. Segments are
 //! named by their first
-//! sequence and deleted only once every table commit covers them ([`Wal::remove_through`]).
+//! sequence and deleted only once every table commit covers them ([`Wal::remove_through`]);
+//! records are written over spare segments, removed ones or zero-filled ones prepared
+//! ahead of need (`prepare`), so that an `fdatasync` need not grow the file.
 //! (Encoding the next group on a second thread while the last one fsyncs was tried and
 //! measured no faster on the two-core benchmark machine: BENCHMARKS.md, issue 12.)
 //!

@@ -7,7 +7,7 @@
 //!   wal/                    write-ahead log segments, <first sequence>.wal, and spares
 //!                           to be written over as later segments: removed segments,
 //!                           spare-<first sequence>.wal, and zero-filled ones made ahead
-//!                           of need, spare-prepared-<n>.wal
+//!                           of need, spare-prepared-<n>.wal (preparing.tmp while written)
 //!   wal/quarantine/         corrupt segments moved aside at replay
 //!   tables/<name>/          Delta Lake tables (Parquet + _delta_log), unless `[storage] tables`
 //!                           puts them elsewhere ([`TablesLocation`])
@@ -66,6 +66,10 @@ pub fn wal_spare_name(segment_name: &str) -> String {
 pub fn wal_prepared_spare_name(n: u64) -> String {
     format!("spare-prepared-{n:020}.wal")
 }
+
+/// The file a prepared spare is written as, until it is complete and renamed to its
+/// [`wal_prepared_spare_name`]; one left by a crash is deleted at the next start.
+pub const WAL_PREPARING_NAME: &str = "preparing.tmp";
 
 /// Whether `name` is one made by [`wal_spare_name`] or [`wal_prepared_spare_name`].
 pub fn is_wal_spare_name(name: &str) -> bool {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
-use schemas::paths::wal_prepared_spare_name;
+use schemas::paths::{WAL_PREPARING_NAME, wal_prepared_spare_name};
 
 use super::writer::MAX_SPARES;
 
@@ -136,10 +136,11 @@ impl Preparer {
     }
 }
 
-/// Writes a zero-filled spare of `segment_bytes` under the first free
-/// [`wal_prepared_spare_name`] in `dir`, durably (data, size and name), and returns its
-/// path. `None` when the file system has less free room than [`ROOM_IN_SEGMENTS`] more
-/// segments, or when `abandon` says stop (the partial file is then deleted).
+/// Writes a zero-filled spare of `segment_bytes` as [`WAL_PREPARING_NAME`] in `dir`,
+/// then renames it to the first free [`wal_prepared_spare_name`], durably (data, size and
+/// name), and returns its path: a spare's name never holds a partial file. `None` when
+/// the file system has less free room than [`ROOM_IN_SEGMENTS`] more segments, or when
+/// `abandon` says stop (the partial file is then deleted).
 ///
 /// # Errors
 /// I/O errors; the partial file is deleted.
@@ -155,8 +156,28 @@ pub(super) fn prepare(
         tracing::debug!(dir = %dir.display(), free, "too little room to prepare a WAL segment");
         return Ok(None);
     }
-    // Only this thread (or `Wal::open`, before it starts) creates prepared names, and a
-    // spare leaves by being renamed: the first free name stays free.
+    // Only this thread (or `Wal::open`, before it starts) writes this file.
+    let preparing = dir.join(WAL_PREPARING_NAME);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&preparing)?;
+    match zero_fill(&mut file, segment_bytes, abandon) {
+        Ok(true) => {}
+        Ok(false) => {
+            drop(file);
+            fs::remove_file(&preparing)?;
+            return Ok(None);
+        }
+        Err(e) => {
+            drop(file);
+            let _ = fs::remove_file(&preparing);
+            return Err(e);
+        }
+    }
+    // Only prepared spares take these names, and a spare leaves by being renamed: the
+    // first free name stays free until the rename below.
     let path = {
         let spares = spares.lock();
         (0..)
@@ -164,23 +185,7 @@ pub(super) fn prepare(
             .find(|p| !spares.contains(p) && !p.exists())
             .expect("a free name")
     };
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(&path)?;
-    match zero_fill(&mut file, segment_bytes, abandon) {
-        Ok(true) => {}
-        Ok(false) => {
-            drop(file);
-            fs::remove_file(&path)?;
-            return Ok(None);
-        }
-        Err(e) => {
-            drop(file);
-            let _ = fs::remove_file(&path);
-            return Err(e);
-        }
-    }
+    fs::rename(&preparing, &path)?;
     File::open(dir)?.sync_all()?;
     Ok(Some(path))
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use parking_lot::{Condvar, Mutex};
-use schemas::paths::{is_wal_spare_name, wal_segment_name, wal_spare_name};
+use schemas::paths::{WAL_PREPARING_NAME, is_wal_spare_name, wal_segment_name, wal_spare_name};
 use schemas::tables::Table;
 use tokio::sync::oneshot;
 
@@ -532,8 +532,9 @@ impl Segment {
 }
 
 /// The spare segments a previous run left in `dir`, at most [`MAX_SPARES`] (others are
-/// deleted).
+/// deleted, and so is a spare it was still preparing).
 fn find_spares(dir: &Path) -> Result<Vec<PathBuf>> {
+    remove(&dir.join(WAL_PREPARING_NAME))?;
     let mut spares: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok())

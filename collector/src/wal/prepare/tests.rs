@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use schemas::paths::{wal_prepared_spare_name, wal_segment_name};
+use schemas::paths::{WAL_PREPARING_NAME, wal_prepared_spare_name, wal_segment_name};
 use schemas::tables::Table;
 
 use crate::wal::tests::{SmallDisk, batch, segment, values};
@@ -66,9 +66,12 @@ async fn segments_are_zero_filled_ahead_and_replay_cuts_the_zeros_without_callin
         segment_bytes: 64 << 10,
         ..WalConfig::default()
     };
+    // What a crash left in the middle of a preparation.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(WAL_PREPARING_NAME), [0u8; 100]).unwrap();
     let wal: Wal = Wal::open(&dir, config.clone(), 1, Vec::new(), Box::new(|_, _| {})).unwrap();
     // The first segment was prepared before the first record: as long as a segment, zeros
-    // past its magic.
+    // past its magic. The half-written file is gone.
     let first = dir.join(wal_segment_name(1));
     assert_eq!(names(&dir), vec![wal_segment_name(1)]);
     assert_eq!(len(&first), config.segment_bytes);

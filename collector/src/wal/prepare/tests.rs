@@ -163,3 +163,77 @@ async fn on_a_nearly_full_disk_no_segment_is_prepared() {
     );
     assert_eq!(read.last_sequence, sequence);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_full_disk_records_go_on_into_the_prepared_segment_until_it_is_full() {
+    use std::io::Write;
+    let disk = SmallDisk::mount("4m");
+    let dir = disk.0.path().join("wal");
+    let config = WalConfig {
+        segment_bytes: 1 << 20,
+        ..WalConfig::default()
+    };
+    let wal: Wal = Wal::open(&dir, config.clone(), 1, Vec::new(), Box::new(|_, _| {})).unwrap();
+    let first = dir.join(wal_segment_name(1));
+    assert_eq!(
+        len(&first),
+        config.segment_bytes,
+        "4 MiB has room to prepare"
+    );
+
+    // The disk fills to the last byte.
+    let filler = disk.0.path().join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    for chunk in [1 << 16, 4096, 1] {
+        let block = vec![0xA5u8; chunk];
+        while file.write_all(&block).is_ok() {}
+    }
+    drop(file);
+
+    // Records are still acknowledged while they fit in the prepared segment's zeros (and
+    // there is no room to prepare another); past it, the disk is full.
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        let value = acknowledged.len() as i64 + 1;
+        match wal
+            .append(vec![(Table::Spans, batch(&[value; 2048]))])
+            .await
+        {
+            Ok(sequence) => acknowledged.push((sequence, value)),
+            Err(e) => break e,
+        }
+        assert!(
+            acknowledged.len() < 1_000,
+            "the disk never refused a record"
+        );
+    };
+    assert!(
+        matches!(&refusal, crate::error::Error::Failed(m) if m.contains("disk full")),
+        "{refusal:?}"
+    );
+    let in_zeros = acknowledged.len();
+    assert!(
+        len_of_records(&first) > config.segment_bytes - (32 << 10),
+        "the records filled the prepared segment ({in_zeros} of them)"
+    );
+    assert!(!names(&dir).iter().any(|n| n.starts_with("spare-")));
+
+    // Room again: the next record is acknowledged, and replay has every acknowledged
+    // record and nothing of the refused one.
+    std::fs::remove_file(&filler).unwrap();
+    let value = in_zeros as i64 + 1_000;
+    let sequence = wal
+        .append(vec![(Table::Spans, batch(&[value; 2048]))])
+        .await
+        .unwrap();
+    acknowledged.push((sequence, value));
+    wal.close();
+    let read = replay(&dir, true).unwrap();
+    let stored: Vec<(u64, i64)> = read
+        .records
+        .iter()
+        .map(|r| (r.sequence, values(r)[0]))
+        .collect();
+    assert_eq!(stored, acknowledged);
+    assert_eq!(read.truncated_bytes, 0);
+}

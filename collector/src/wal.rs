@@ -29,6 +29,7 @@
 
 mod framing;
 mod prepare;
+mod segment;
 mod writer;
 
 use std::fs;

@@ -1,7 +1,7 @@
 //! The group-commit writer thread and the handle that appends to it.
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::future::Future;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -13,12 +13,13 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use parking_lot::{Condvar, Mutex};
-use schemas::paths::{WAL_PREPARING_NAME, is_wal_spare_name, wal_segment_name, wal_spare_name};
+use schemas::paths::wal_spare_name;
 use schemas::tables::Table;
 use tokio::sync::oneshot;
 
-use super::framing::{encode_payload_into, seal, segment_header, unsealed_record};
+use super::framing::{encode_payload_into, seal, unsealed_record};
 use super::prepare::{self, Preparer};
+use super::segment::{Segment, find_spares, remove};
 use crate::error::{Error, Result};
 
 /// WAL tuning.
@@ -441,119 +442,6 @@ impl<R: GroupRows> Wal<R> {
 impl<R: GroupRows> Drop for Wal<R> {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-struct Segment {
-    path: PathBuf,
-    file: File,
-    /// Bytes written: the magic and the records.
-    len: u64,
-    /// A spare written over: the file may hold old records past `len`.
-    reused: bool,
-}
-
-impl Segment {
-    fn create(dir: &Path, first_sequence: u64) -> Result<Segment> {
-        let path = dir.join(wal_segment_name(first_sequence));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        file.write_all(segment_header())
-            .map_err(|e| Error::io(&path, e))?;
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
-        // The new name must survive a crash too.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e))?;
-        Ok(Segment {
-            path,
-            file,
-            len: segment_header().len() as u64,
-            reused: false,
-        })
-    }
-
-    /// The spare `spare` renamed into the segment whose first record will be
-    /// `first_sequence`, to be written over from just after its magic. Its old records
-    /// stay until overwritten; replay stops at the first of them, whose sequence is lower
-    /// than the one it expects there.
-    fn reuse(dir: &Path, spare: &Path, first_sequence: u64) -> Result<Segment> {
-        let path = dir.join(wal_segment_name(first_sequence));
-        fs::rename(spare, &path).map_err(|e| Error::io(spare, e))?;
-        // The new name must be durable before any record relies on it.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e))?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        // The magic was there already; written again in case the spare's was damaged. The
-        // first record's `fdatasync` makes it durable with that record.
-        file.write_all(segment_header())
-            .map_err(|e| Error::io(&path, e))?;
-        Ok(Segment {
-            path,
-            file,
-            len: segment_header().len() as u64,
-            reused: true,
-        })
-    }
-
-    /// The segment whose first record will be `first_sequence`: `spare` written over, or,
-    /// without one or if it cannot be reused, a new file.
-    fn next(dir: &Path, spare: Option<PathBuf>, first_sequence: u64) -> Result<Segment> {
-        match spare {
-            Some(spare) => Segment::reuse(dir, &spare, first_sequence).or_else(|e| {
-                tracing::warn!(error = %e, "WAL spare segment not reused; creating a new one");
-                let _ = remove(&spare);
-                Segment::create(dir, first_sequence)
-            }),
-            None => Segment::create(dir, first_sequence),
-        }
-    }
-
-    /// Closes the segment at its last record: a reused one is cut there, so that no
-    /// closed segment holds old records past its own.
-    fn seal_end(&mut self) -> Result<()> {
-        if self.reused {
-            self.file
-                .set_len(self.len)
-                .and_then(|()| self.file.sync_all())
-                .map_err(|e| Error::io(&self.path, e))?;
-            self.reused = false;
-        }
-        Ok(())
-    }
-}
-
-/// The spare segments a previous run left in `dir`, at most [`MAX_SPARES`] (others are
-/// deleted, and so is a spare it was still preparing).
-fn find_spares(dir: &Path) -> Result<Vec<PathBuf>> {
-    remove(&dir.join(WAL_PREPARING_NAME))?;
-    let mut spares: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_str().is_some_and(is_wal_spare_name))
-        .map(|e| e.path())
-        .collect();
-    spares.sort();
-    for extra in spares.split_off(spares.len().min(MAX_SPARES)) {
-        remove(&extra)?;
-    }
-    Ok(spares)
-}
-
-/// Deletes `path`; one already gone is no error.
-fn remove(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
     }
 }
 

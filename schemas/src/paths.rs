@@ -71,6 +71,12 @@ pub fn wal_prepared_spare_name(n: u64) -> String {
 /// [`wal_prepared_spare_name`]; one left by a crash is deleted at the next start.
 pub const WAL_PREPARING_NAME: &str = "preparing.tmp";
 
+/// Whether `name` is one made by [`wal_prepared_spare_name`].
+pub fn is_wal_prepared_spare_name(name: &str) -> bool {
+    name.strip_prefix("spare-prepared-")
+        .is_some_and(|segment| parse_wal_segment_name(segment).is_some())
+}
+
 /// Whether `name` is one made by [`wal_spare_name`] or [`wal_prepared_spare_name`].
 pub fn is_wal_spare_name(name: &str) -> bool {
     name.strip_prefix("spare-").is_some_and(|rest| {
@@ -318,6 +324,8 @@ mod tests {
         assert!(!is_wal_spare_name(&wal_segment_name(42)));
         let prepared = wal_prepared_spare_name(3);
         assert!(is_wal_spare_name(&prepared));
+        assert!(is_wal_prepared_spare_name(&prepared));
+        assert!(!is_wal_prepared_spare_name(&spare));
         assert_eq!(parse_wal_segment_name(&prepared), None);
         assert!(!is_wal_spare_name("spare-prepared-3.wal"));
     }

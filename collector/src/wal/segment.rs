@@ -4,7 +4,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use schemas::paths::{WAL_PREPARING_NAME, is_wal_spare_name, wal_segment_name};
+use schemas::paths::{
+    WAL_PREPARING_NAME, is_wal_prepared_spare_name, is_wal_spare_name, wal_segment_name,
+};
 
 use super::framing::segment_header;
 use super::writer::MAX_SPARES;
@@ -71,16 +73,29 @@ impl Segment {
     }
 
     /// The segment whose first record will be `first_sequence`: `spare` written over, or,
-    /// without one or if it cannot be reused, a new file.
+    /// without one or if it cannot be reused, a new file. Counted in
+    /// `vigil_wal_segments_total{start}` by how it started: `prepared` (zeros written ahead),
+    /// `recycled` (a removed segment) or `new` (a file that grows with its records).
     pub(super) fn next(dir: &Path, spare: Option<PathBuf>, first_sequence: u64) -> Result<Segment> {
-        match spare {
-            Some(spare) => Segment::reuse(dir, &spare, first_sequence).or_else(|e| {
-                tracing::warn!(error = %e, "WAL spare segment not reused; creating a new one");
-                let _ = remove(&spare);
-                Segment::create(dir, first_sequence)
-            }),
-            None => Segment::create(dir, first_sequence),
-        }
+        let (segment, start) = match spare {
+            Some(spare) => match Segment::reuse(dir, &spare, first_sequence) {
+                Ok(segment) => {
+                    let prepared = spare
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(is_wal_prepared_spare_name);
+                    (segment, if prepared { "prepared" } else { "recycled" })
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL spare segment not reused; creating a new one");
+                    let _ = remove(&spare);
+                    (Segment::create(dir, first_sequence)?, "new")
+                }
+            },
+            None => (Segment::create(dir, first_sequence)?, "new"),
+        };
+        metrics::counter!("vigil_wal_segments_total", "start" => start).increment(1);
+        Ok(segment)
     }
 
     /// Closes the segment at its last record: a reused one is cut there, so that no

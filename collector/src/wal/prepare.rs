@@ -25,7 +25,10 @@ use schemas::paths::{WAL_PREPARING_NAME, wal_prepared_spare_name};
 
 use super::writer::MAX_SPARES;
 
-/// Zeros are written this much at a time (one `write` each).
+/// Zeros are written and synced this much at a time. Synced whole, a 64 MiB segment's
+/// writeback held the device for 30–39 ms, and a group commit's `fdatasync` that came
+/// meanwhile waited for all of it (against at most 6 ms without a preparation, 50 traces
+/// per request); a chunk at a time, a commit waits for one chunk at most.
 const CHUNK: usize = 1 << 20;
 
 /// The free space a preparation leaves at the least, in segments: beside the prepared
@@ -190,7 +193,8 @@ pub(super) fn prepare(
     Ok(Some(path))
 }
 
-/// Writes `bytes` zeros to `file` and syncs it; `false` if `abandon` said stop first.
+/// Writes `bytes` zeros to `file`, syncing each [`CHUNK`], then the file's size; `false`
+/// if `abandon` said stop first.
 fn zero_fill(file: &mut File, bytes: u64, abandon: impl Fn() -> bool) -> io::Result<bool> {
     let zeros = vec![0u8; CHUNK];
     let mut left = bytes;
@@ -200,6 +204,7 @@ fn zero_fill(file: &mut File, bytes: u64, abandon: impl Fn() -> bool) -> io::Res
         }
         let n = left.min(CHUNK as u64) as usize;
         file.write_all(&zeros[..n])?;
+        file.sync_data()?;
         left -= n as u64;
     }
     file.sync_all()?;

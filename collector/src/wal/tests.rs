@@ -624,6 +624,19 @@ impl SmallDisk {
         );
         SmallDisk(dir)
     }
+
+    /// Fills the disk to the last byte with one file, whose path it returns (removing it
+    /// frees the space again).
+    pub(super) fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.0.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        for chunk in [1 << 16, 4096, 1] {
+            let block = vec![0xA5u8; chunk];
+            while file.write_all(&block).is_ok() {}
+        }
+        filler
+    }
 }
 
 impl Drop for SmallDisk {
@@ -637,7 +650,6 @@ impl Drop for SmallDisk {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_fails_every_waiter_of_its_group_and_stores_none_of_it() {
-    use std::io::Write;
     let disk = SmallDisk::mount("1m");
     let dir = disk.0.path().join("wal");
     let (wal, entered, release) = held_wal(&dir, WalConfig::default());
@@ -655,13 +667,7 @@ async fn a_failed_write_fails_every_waiter_of_its_group_and_stores_none_of_it() 
         })
         .collect();
     // Fill the disk while the writer waits, then let it write the group.
-    let filler = disk.0.path().join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    for chunk in [1 << 16, 4096, 1] {
-        let block = vec![0xA5u8; chunk];
-        while file.write_all(&block).is_ok() {}
-    }
-    drop(file);
+    let filler = disk.fill();
     release.send(()).unwrap();
     assert_eq!(first.await.unwrap(), 1);
     for append in group {

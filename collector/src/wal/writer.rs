@@ -254,7 +254,13 @@ impl<R: GroupRows> Wal<R> {
                 let shared = shared.clone();
                 move || writer.run(&shared)
             })
-            .map_err(|e| Error::io(dir, e))?;
+            .map_err(|e| {
+                // Without a writer, nothing would ever stop the preparer.
+                if let Some(preparer) = &preparer {
+                    preparer.close();
+                }
+                Error::io(dir, e)
+            })?;
         Ok(Wal {
             shared,
             closed_segments,

@@ -166,7 +166,6 @@ async fn on_a_nearly_full_disk_no_segment_is_prepared() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_full_disk_records_go_on_into_the_prepared_segment_until_it_is_full() {
-    use std::io::Write;
     let disk = SmallDisk::mount("4m");
     let dir = disk.0.path().join("wal");
     let config = WalConfig {
@@ -182,13 +181,7 @@ async fn on_a_full_disk_records_go_on_into_the_prepared_segment_until_it_is_full
     );
 
     // The disk fills to the last byte.
-    let filler = disk.0.path().join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    for chunk in [1 << 16, 4096, 1] {
-        let block = vec![0xA5u8; chunk];
-        while file.write_all(&block).is_ok() {}
-    }
-    drop(file);
+    let filler = disk.fill();
 
     // Records are still acknowledged while they fit in the prepared segment's zeros (and
     // there is no room to prepare another); past it, the disk is full.

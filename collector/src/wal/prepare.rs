@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use parking_lot::{Condvar, Mutex};
 use schemas::paths::{WAL_PREPARING_NAME, wal_prepared_spare_name};
 
-use super::writer::MAX_SPARES;
+use super::segment::MAX_SPARES;
 
 /// Zeros are written and synced this much at a time. Synced whole, a 64 MiB segment's
 /// writeback held the device for 30–39 ms, and a group commit's `fdatasync` that came
@@ -39,7 +39,8 @@ const ROOM_IN_SEGMENTS: u64 = 2;
 
 /// What the writer and the preparer thread share.
 struct State {
-    /// A spare was taken: prepare one if none is left.
+    /// The writer is half way through its segment: prepare the next one if no spare is
+    /// left by then.
     wanted: bool,
     closed: bool,
 }

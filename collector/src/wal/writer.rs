@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::framing::{encode_payload_into, seal, unsealed_record};
 use super::prepare::{self, Preparer};
-use super::segment::{Segment, find_spares, remove};
+use super::segment::{MAX_SPARES, Segment, find_spares, remove};
 use crate::error::{Error, Result};
 
 /// WAL tuning.
@@ -49,18 +49,6 @@ impl Default for WalConfig {
         }
     }
 }
-
-/// Removed segments kept as spares, to be written over as later segments instead of
-/// creating new files (PostgreSQL recycles its WAL segments the same way). `fdatasync`
-/// after a write over blocks a file already holds is one data write and a cache flush;
-/// after an append that grows the file it also writes the inode, synchronously, in
-/// between: 116–118 µs against 189–197 µs per 40 KB record on the benchmark machine
-/// (BENCHMARKS.md, issue 12, fourth pass). Since the group commit is what small requests
-/// wait on, 11 of 14 alternating pairs were faster with spares, +4 to +18 % at 4 spans
-/// per request (seventh pass). Two, so that spares hold at most two segments' worth of
-/// disk (128 MiB by default); a segment prepared ahead of need ([`WalConfig::prepare_segments`])
-/// counts among them.
-pub(super) const MAX_SPARES: usize = 2;
 
 /// Called by the writer thread, in sequence order, once a record is durable and before
 /// its appender is answered: this is where acknowledged data becomes visible.

@@ -353,27 +353,37 @@ fn max_result_bytes_refuses_before_the_first_byte_and_cuts_visibly_after() {
 #[test]
 fn a_query_over_its_memory_share_fails_alone_and_gives_its_memory_back() {
     let dir = tempfile::tempdir().unwrap();
-    // 64 MiB: 48 for users, at most 24 for one query.
-    let daemon = Daemon::start(dir.path(), Some("[query]\nmemory_limit_mib = 64\n"));
-    let hog = std::thread::spawn({
+    // 64 MiB: 48 for users, at most 24 for one query. The timeout is long because queries
+    // run only on CPU time that ingest and other tests leave idle (`SCHED_IDLE`).
+    let daemon = Daemon::start(
+        dir.path(),
+        Some("[query]\nmemory_limit_mib = 64\ntimeout = \"120s\"\n"),
+    );
+    // A long aggregation, which needs little memory, is running...
+    let grouped = std::thread::spawn({
         let client = impatient(120);
         let url = daemon.api("/api/v1/sql");
-        move || {
-            // A hash join's build side cannot spill: 20 M rows need far more than 24 MiB.
-            client
+        move || -> Value {
+            let response = client
                 .post(url)
-                .json(&json!({ "query": "SELECT count(*) FROM generate_series(1, 20000000) a JOIN generate_series(1, 20000000) b ON a.value = b.value" }))
+                .json(&json!({ "query": "SELECT value % 1000 AS k, count(*) AS n FROM generate_series(1, 60000000) GROUP BY 1 ORDER BY 1 LIMIT 1" }))
                 .send()
-                .unwrap()
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json().unwrap()
         }
     });
-    // While it holds memory, another query (an aggregation) runs to its answer.
-    wait_for(&daemon, "vigil_query_memory_bytes", |v| v > 1e6);
-    let grouped = daemon.rows(
-        "SELECT value % 1000 AS k, count(*) AS n FROM generate_series(1, 3000000) GROUP BY 1 ORDER BY 1 LIMIT 1",
-    );
-    assert_eq!(grouped, vec![vec![json!(0), json!(3000)]]);
-    let response = hog.join().unwrap();
+    wait_for(&daemon, "vigil_query_running", |v| v == 1.0);
+    // ...when a hash join goes over its share: its build side cannot spill, and 20 M rows
+    // need far more than 24 MiB. (Waiting to see the join's reservation instead raced: it
+    // fails within a poll interval on a fast machine.)
+    let response = post_sql(
+        &impatient(120),
+        &daemon,
+        "SELECT count(*) FROM generate_series(1, 20000000) a JOIN generate_series(1, 20000000) b ON a.value = b.value",
+        "application/json",
+    )
+    .unwrap();
     assert_eq!(response.status(), 413);
     let body: Value = response.json().unwrap();
     assert_eq!(body["error"]["code"], "resources_exhausted", "{body}");
@@ -384,6 +394,13 @@ fn a_query_over_its_memory_share_fails_alone_and_gives_its_memory_back() {
             .contains("memory"),
         "{body}"
     );
+    // The join failed while the aggregation was in flight, and the aggregation answers.
+    assert!(
+        !grouped.is_finished(),
+        "the aggregation must outlast the join for this test to say anything"
+    );
+    let body = grouped.join().unwrap();
+    assert_eq!(body["rows"], json!([[0, 60000]]), "{body}");
     wait_for(&daemon, "vigil_query_memory_bytes", |v| v == 0.0);
     assert_eq!(daemon.count("SELECT 3"), 3);
 }

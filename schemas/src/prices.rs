@@ -20,8 +20,9 @@
 //! assert_eq!(row.cost(&usage), Some(3.0));
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use chrono::NaiveDate;
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -199,7 +200,7 @@ impl PriceRow {
 ///
 /// Lookups are on the ingest hot path (one per LLM span), so every pattern is compiled once,
 /// into the row's [`Regex`] and into one [`RegexSet`] that finds all matching rows in a
-/// single pass over the model name.
+/// single pass over the model name, and the rows a model name matches are remembered.
 #[derive(Clone, Debug)]
 pub struct PriceTable {
     /// Overrides first (config order), then shipped rows (file order).
@@ -208,7 +209,21 @@ pub struct PriceTable {
     meta: Vec<RowMeta>,
     /// All anchored patterns, index-aligned with `rows`.
     set: RegexSet,
+    /// The rows of `set` that each model name looked up matches, for up to
+    /// [`CACHED_MODELS`] names; shared by the table's clones, which share `set`.
+    matches: Arc<RwLock<ModelMatches>>,
 }
+
+/// Model name → the indices of the rows whose pattern matches it, in table order.
+type ModelMatches = HashMap<Box<str>, Box<[usize]>>;
+
+/// How many model names a [`PriceTable`] remembers the matching rows of: far more than the
+/// models a fleet calls, and few enough that names made up per request cannot grow it
+/// without bound (past it, names are matched by the pattern set each time).
+const CACHED_MODELS: usize = 4096;
+
+/// Model names longer than this, in bytes, are matched each time and not remembered.
+const CACHED_MODEL_BYTES: usize = 256;
 
 /// What a lookup needs of a row besides its pattern, precomputed.
 #[derive(Clone, Debug)]
@@ -319,8 +334,11 @@ impl PriceTable {
     /// Model names are trimmed; a name of the form `vendor/model` (OpenRouter, LiteLLM) that
     /// matches no row is retried as `model`.
     ///
-    /// Cost: one pass of the compiled [`RegexSet`] over `model` (two for an unmatched
-    /// `vendor/model`) plus a scan of the matching rows; no regex is compiled here.
+    /// Cost: a hash lookup of `model` (and of the bare name, for an unmatched
+    /// `vendor/model`) plus a scan of the matching rows. A model name not seen before costs
+    /// one pass of the compiled [`RegexSet`] over it, whose result is remembered (that pass
+    /// was about half of the lookup's time at 40 spans per request, BENCHMARKS.md, twelfth
+    /// pass); no regex is compiled here.
     pub fn lookup(
         &self,
         provider: Option<&str>,
@@ -355,8 +373,32 @@ impl PriceTable {
         model: &str,
         at_unix_nano: i64,
     ) -> Option<usize> {
+        let read = self.matches.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(rows) = read.get(model) {
+            return self.best_of(rows, span, at_unix_nano);
+        }
+        drop(read);
+        let rows: Box<[usize]> = self.set.matches(model).iter().collect();
+        let best = self.best_of(&rows, span, at_unix_nano);
+        if model.len() <= CACHED_MODEL_BYTES {
+            let mut cache = self.matches.write().unwrap_or_else(PoisonError::into_inner);
+            if cache.len() < CACHED_MODELS {
+                cache.insert(model.into(), rows);
+            }
+        }
+        best
+    }
+
+    /// The winner among `candidates`, the rows whose pattern matches the model name in
+    /// table order, for a span of provider `span` at `at_unix_nano`.
+    fn best_of(
+        &self,
+        candidates: &[usize],
+        span: Option<&SpanProvider<'_>>,
+        at_unix_nano: i64,
+    ) -> Option<usize> {
         let mut best: Option<usize> = None;
-        for i in self.set.matches(model).iter() {
+        for &i in candidates {
             let meta = &self.meta[i];
             if meta.effective_from_ns > at_unix_nano || !provider_matches(&meta.provider, span) {
                 continue;
@@ -422,7 +464,12 @@ impl PriceTable {
             .case_insensitive(true)
             .build()
             .map_err(PriceError::TooLarge)?;
-        Ok(PriceTable { rows, meta, set })
+        Ok(PriceTable {
+            rows,
+            meta,
+            set,
+            matches: Arc::default(),
+        })
     }
 }
 

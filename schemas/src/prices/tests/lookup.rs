@@ -186,3 +186,64 @@ fn dates_map_to_utc_midnight() {
         i64::MIN
     );
 }
+
+#[test]
+fn remembered_matches_give_what_the_pattern_set_gives_and_stay_bounded() {
+    let table = PriceTable::with_overrides(&[]).unwrap();
+    let queries = [
+        (None, "gpt-4o-mini", now()),
+        (Some("openai"), "gpt-4o", now()),
+        (
+            Some("aws.bedrock"),
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            now(),
+        ),
+        (None, "openrouter/gpt-4o", now()),
+        (None, "no-such-model", now()),
+        // Rows of one name that differ by date: the remembered rows are the candidates,
+        // the date still picks among them.
+        (None, "gpt-5.6-terra", day(2026, 7, 30) - 1),
+        (None, "gpt-5.6-terra", day(2026, 7, 30)),
+        (None, "claude-sonnet-5-5", day(2026, 10, 6)),
+        (None, "claude-sonnet-5-5", day(2026, 10, 7)),
+    ];
+    let first: Vec<_> = queries
+        .iter()
+        .map(|&(provider, model, at)| id_of(&table, provider, model, at))
+        .collect();
+    // Each answer again, now from the remembered rows, and from a table that has to run
+    // the pattern set (a new table remembers nothing).
+    for (&(provider, model, at), want) in queries.iter().zip(&first) {
+        assert_eq!(
+            &id_of(&table, provider, model, at),
+            want,
+            "{model} remembered"
+        );
+        let fresh = PriceTable::with_overrides(&[]).unwrap();
+        assert_eq!(&id_of(&fresh, provider, model, at), want, "{model} fresh");
+    }
+    assert!(first[0].is_some() && first[4].is_none());
+    assert_ne!(first[5], first[6]);
+
+    // Made-up names fill the memory up to its bound and no further; names past it are
+    // still priced, by the pattern set.
+    for i in 0..CACHED_MODELS + 100 {
+        id_of(&table, None, &format!("made-up-{i}"), now());
+    }
+    assert_eq!(table.matches.read().unwrap().len(), CACHED_MODELS);
+    assert_eq!(
+        id_of(&table, None, "gpt-4o-2024-08-06", now()),
+        id_of(
+            &PriceTable::with_overrides(&[]).unwrap(),
+            None,
+            "gpt-4o-2024-08-06",
+            now()
+        )
+    );
+    // A clone shares what its original remembers; a name too long is not remembered.
+    let clone = table.clone();
+    assert!(Arc::ptr_eq(&clone.matches, &table.matches));
+    let fresh = PriceTable::with_overrides(&[]).unwrap();
+    id_of(&fresh, None, &"x".repeat(CACHED_MODEL_BYTES + 1), now());
+    assert!(fresh.matches.read().unwrap().is_empty());
+}

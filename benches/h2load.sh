@@ -15,40 +15,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 protocol=${1:-grpc}; seconds=${2:-15}; connections=${3:-16}; traces=${4:-1}
-command -v h2load > /dev/null || { echo "h2load not found: apt-get install nghttp2-client" >&2; exit 1; }
-target=${CARGO_TARGET_DIR:-target}
-if [ -z "${VIGIL_BIN:-}" ]; then
-  cargo build --release --bin vigil --quiet
-fi
-if [ -z "${VIGIL_LOADGEN:-}" ]; then
-  cargo build --benches --quiet
-fi
-loadgen=${VIGIL_LOADGEN:-$(ls -t "$target"/debug/deps/loadgen-* | grep -v '\.d$' | head -n 1)}
-vigil="${VIGIL_BIN:-$target/release/vigil}"
-data=$(mktemp -d /tmp/vigil-bench.XXXXXX)
-"$vigil" serve --data-dir "$data" --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 \
-  --http-addr 127.0.0.1:0 --pg-addr 127.0.0.1:0 2> "$data.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$data.log" "$data.body"' EXIT
-until [ -s "$data/endpoints.json" ]; do
-  kill -0 $pid 2>/dev/null || { cat "$data.log" >&2; exit 1; }
-  sleep 0.1
-done
-endpoint() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$data/endpoints.json" "$1"; }
+. benches/lib.sh
+start_daemon
 api=$(endpoint http)
-case $protocol in
-  grpc)
-    "$loadgen" --grpc x --traces "$traces" --write-body "$data.body"
-    url="http://$(endpoint otlp_grpc)/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    client=(-H 'content-type: application/grpc' -H 'te: trailers') ;;
-  http)
-    "$loadgen" --http x --traces "$traces" --write-body "$data.body"
-    url="http://$(endpoint otlp_http)/v1/traces"
-    client=(--h1 -H 'content-type: application/x-protobuf') ;;
-  *) echo "protocol is grpc or http" >&2; exit 2 ;;
-esac
 cpu_before=$(awk '{print $14+$15}' /proc/$pid/stat)
-out=$(h2load -D "$seconds" -c "$connections" -m 1 -t 1 -d "$data.body" "${client[@]}" "$url")
+out=$(h2load_run "$protocol" "$traces" "$seconds" "$connections")
 cpu_after=$(awk '{print $14+$15}' /proc/$pid/stat)
 echo "$out" | grep -E '^(finished|requests|status codes|time for request)'
 spans=$((traces * 4))

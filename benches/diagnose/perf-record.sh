@@ -13,20 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 protocol=$1 traces=$2 seconds=$3 out=$4
-. benches/diagnose/lib.sh
+. benches/lib.sh
 start_daemon
 perf record -e cpu-clock -F 299 --call-graph dwarf,16384 -o "$out" -p "$pid" -- sleep "$seconds" 2> /dev/null &
 recorder=$!
 if [ "${CLIENT:-loadgen}" = h2load ]; then
-  "$loadgen" "--$protocol" x --traces "$traces" --write-body "$data.body"
-  if [ "$protocol" = grpc ]; then
-    url="http://$(endpoint otlp_grpc)/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    h2load -D "$seconds" -c 16 -m 1 -t 1 -d "$data.body" -H 'content-type: application/grpc' -H 'te: trailers' "$url" | grep -E '^(finished|requests)'
-  else
-    url="http://$(endpoint otlp_http)/v1/traces"
-    h2load -D "$seconds" -c 16 -m 1 -t 1 -d "$data.body" --h1 -H 'content-type: application/x-protobuf' "$url" | grep -E '^(finished|requests)'
-  fi
-  rm -f "$data.body"
+  h2load_run "$protocol" "$traces" "$seconds" 16 | grep -E '^(finished|requests)'
 else
   load "$protocol" "$traces" "$seconds" | grep -E 'accepted|requests/s|latency'
 fi

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 protocol=$1 traces=$2 seconds=$3
-. benches/diagnose/lib.sh
+. benches/lib.sh
 start_daemon
 perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$pid" -- sleep "$seconds" 2> "$data.stat" &
 stat=$!

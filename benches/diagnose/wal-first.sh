@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 protocol=$1 traces=$2
-. benches/diagnose/lib.sh
+. benches/lib.sh
 start_daemon
 tid=$(grep -l '^vigil-wal$' /proc/"$pid"/task/*/comm | head -n 1 | cut -d/ -f5)
 timeout -s INT 3.5 perf trace -s -t "$tid" 2>&1 | grep -E 'fdatasync|syscall' &

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 protocol=$1 traces=$2 seconds=$3
-. benches/diagnose/lib.sh
+. benches/lib.sh
 start_daemon
 scrape() {
   curl -s "http://$(endpoint http)/metrics" |

@@ -1,5 +1,6 @@
-# Shared by the scripts in benches/diagnose (sourced, not run): the binaries, a daemon on a
-# fresh data directory with every listener on 127.0.0.1 port 0, and one load run.
+# Shared by benches/h2load.sh and the scripts in benches/diagnose (sourced, not run): the
+# binaries, a daemon on a fresh data directory with every listener on 127.0.0.1 port 0, and
+# one load run, from the load generator or from nghttp2's h2load.
 #
 # VIGIL_BIN and VIGIL_LOADGEN as in benches/e2e.sh: binaries built elsewhere, instead of the
 # release daemon and the dev-profile load generator built here. For `perf` to name the
@@ -51,6 +52,26 @@ load() {
   "${load_wrapper[@]}" "$loadgen" "${flags[@]}" --connections 16 --seconds "$seconds" --traces "$traces"
 }
 
+# Sends one body of the load generator's over and over with nghttp2's `h2load`, one request
+# in flight per connection, and prints h2load's report: h2load_run PROTOCOL TRACES SECONDS
+# CONNECTIONS, PROTOCOL being grpc (unary calls over HTTP/2) or http (HTTP/1.1 POSTs).
+h2load_run() {
+  local protocol=$1 traces=$2 seconds=$3 connections=$4 url client=()
+  command -v h2load > /dev/null || { echo "h2load not found: apt-get install nghttp2-client" >&2; exit 1; }
+  "$loadgen" "--$protocol" x --traces "$traces" --write-body "$data.body"
+  case $protocol in
+    grpc)
+      url="http://$(endpoint otlp_grpc)/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+      client=(-H 'content-type: application/grpc' -H 'te: trailers') ;;
+    http)
+      url="http://$(endpoint otlp_http)/v1/traces"
+      client=(--h1 -H 'content-type: application/x-protobuf') ;;
+    *) echo "protocol is grpc or http" >&2; exit 2 ;;
+  esac
+  h2load -D "$seconds" -c "$connections" -m 1 -t 1 -d "$data.body" "${client[@]}" "$url"
+  rm -f "$data.body"
+}
+
 # CPU seconds of the daemon's threads, summed by thread name.
 thread_cpu() {
   local ticks t
@@ -64,5 +85,5 @@ thread_cpu() {
 stop_daemon() {
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  rm -rf "$data" "$data.log"
+  rm -rf "$data" "$data.log" "$data.body"
 }

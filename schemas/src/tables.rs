@@ -124,7 +124,7 @@ pub fn timestamp_type() -> DataType {
 }
 
 /// A builder of [`attribute_map_type`] columns, with its Delta field names and nullable
-/// values.
+/// values, with room for `capacity` rows of about four entries of 16-byte keys and values.
 pub fn attribute_map_builder(
     capacity: usize,
 ) -> arrow::array::MapBuilder<arrow::array::StringBuilder, arrow::array::StringBuilder> {
@@ -134,10 +134,13 @@ pub fn attribute_map_builder(
         key: "key".into(),
         value: "value".into(),
     };
-    MapBuilder::new(
+    // `with_capacity`, not `new`: `new` sizes the map's offsets by its (empty) key
+    // builder, so they grew by doubling from one entry in every group commit.
+    MapBuilder::with_capacity(
         Some(names),
         StringBuilder::with_capacity(capacity * 4, capacity * 64),
         StringBuilder::with_capacity(capacity * 4, capacity * 64),
+        capacity,
     )
     .with_values_field(Arc::new(Field::new("value", DataType::Utf8, true)))
 }

@@ -77,10 +77,10 @@ const NO_DICTIONARY: [&str; 7] = [
 /// Rows per batch handed to the Parquet writer: two of its 1,024-row mini-batches
 /// (`WriterProperties::write_batch_size`). Row groups and files are cut by the writer's
 /// own limits (a file's target size to within one run); what this sets is the size of each
-/// joined run's buffers, a few hundred KiB at
-/// 2 K rows, which the allocator reuses from one run to the next. At 128 K rows every run
-/// took fresh pages and faulted them in: a flush cost 12 % more CPU at 40 spans per request
-/// and the daemon peaked 40–100 MiB higher (BENCHMARKS.md, twelfth pass).
+/// joined run's buffers, a few hundred KiB at 2 K rows, which the allocator reuses from one
+/// run to the next. At 128 K rows every run took fresh pages and faulted them in: a flush
+/// cost 12 % more CPU at 40 spans per request and the daemon peaked 40–100 MiB higher
+/// (BENCHMARKS.md, twelfth pass).
 const WRITE_BATCH_ROWS: usize = 2 * 1024;
 
 /// Target size of compacted files: 128 MiB, near delta-rs' default of 100 MiB. A rewrite
